@@ -1,0 +1,223 @@
+"""Export the ranked lead list: leads.xlsx for prosecutors, leads.csv (UTF-8 with BOM) and leads.parquet.
+
+Cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR) are written as
+inert text. ID numbers and phones are masked unless the caller unmasks them with a stated reason;
+every export is recorded in the `exports` table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+__all__ = ["ExportedFiles", "export_leads", "HEADERS_ZH", "inert"]
+
+HEADERS_ZH: dict[str, str] = {
+    "rank": "排名",
+    "tier": "优先级",
+    "score": "评分",
+    "change": "本次变化",
+    "status": "处理状态",
+    "lead_id": "线索编号",
+    "subject_name": "救助对象",
+    "subject_role": "对象身份",
+    "id_masked": "身份证号",
+    "phone": "联系电话",
+    "address": "住址",
+    "victim_name": "被害人",
+    "case_no": "案号",
+    "charge": "罪名",
+    "injury": "伤情",
+    "incident_date": "案发日期",
+    "unit": "承办单位",
+    "reasons": "线索理由",
+    "aid_estimate": "救助金额参考",
+    "referrals": "建议协同单位",
+    "evidence": "同一人依据",
+    "source_rows": "来源行",
+    "outcome": "处理结果",
+}
+_CHANGE_ZH = {"new": "新增", "changed": "有变化", "unchanged": "无变化", "reopened": "重新提示"}
+_STATUS_ZH = {"new": "待分派", "assigned": "已分派", "verifying": "核查中", "aided": "已救助",
+              "not_eligible": "不符合条件", "referred": "已移送", "closed": "已办结"}
+_WIDTHS = {"reasons": 60, "evidence": 60, "referrals": 40, "address": 30, "source_rows": 30, "case_no": 24,
+           "aid_estimate": 28, "lead_id": 16, "id_masked": 20, "subject_role": 14, "unit": 18}
+_TIER_COLOURS = {"A": "#F8CBAD", "B": "#FFE699", "C": "#E2EFDA"}
+
+
+@dataclass
+class ExportedFiles:
+    xlsx: Path
+    csv: Path
+    parquet: Path
+    rows: int
+
+
+def inert(value: Any) -> Any:
+    """A text cell that a spreadsheet would evaluate becomes literal text (leading apostrophe)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _private(path: Path) -> None:
+    try:
+        os.chmod(path, 0o600)
+    except OSError:
+        pass
+
+
+def _table(leads: pl.DataFrame, unmask: bool) -> pl.DataFrame:
+    frame = leads
+    if unmask:
+        frame = frame.with_columns(
+            pl.coalesce(pl.col("subject_id18"), pl.col("id_masked")).alias("id_masked"),
+            pl.coalesce(pl.col("subject_phone"), pl.col("phone")).alias("phone"),
+        )
+    frame = frame.with_columns(
+        pl.col("change").replace_strict(_CHANGE_ZH, default=pl.col("change")),
+        pl.col("status").replace_strict(_STATUS_ZH, default=pl.col("status")),
+        pl.lit("").alias("outcome"),
+    )
+    return frame.select(list(HEADERS_ZH))
+
+
+def export_leads(
+    con: duckdb.DuckDBPyConnection,
+    leads: pl.DataFrame,
+    out_dir: Path,
+    run_id: str,
+    summary: dict[str, Any],
+    *,
+    unmask_reason: str | None = None,
+) -> ExportedFiles:
+    """Write the three lead files and record the export; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    unmask = bool(unmask_reason)
+    table = _table(leads, unmask)
+    safe = table.with_columns(pl.col(pl.String).map_elements(inert, return_dtype=pl.String))
+    renamed = safe.rename(HEADERS_ZH)
+
+    files = ExportedFiles(out_dir / "leads.xlsx", out_dir / "leads.csv", out_dir / "leads.parquet", table.height)
+    _write_xlsx(files.xlsx, safe, leads, summary)
+    renamed.write_csv(files.csv, include_bom=True)
+    table.rename(HEADERS_ZH).write_parquet(files.parquet)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    user = _os_user()
+    for kind, path in (("leads_xlsx", files.xlsx), ("leads_csv", files.csv), ("leads_parquet", files.parquet)):
+        _private(path)
+        con.execute(
+            "INSERT INTO exports (run_id, exported_at, os_user, path, kind, rows, masked, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, now, user, str(path), kind, table.height, not unmask, unmask_reason],
+        )
+    return files
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def _write_xlsx(path: Path, table: pl.DataFrame, leads: pl.DataFrame, summary: dict[str, Any]) -> None:
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "strings_to_numbers": False})
+    head = wb.add_format({"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "text_wrap": True,
+                          "valign": "vcenter", "border": 1})
+    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+    date_fmt = wb.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
+    tiers = {t: wb.add_format({"bg_color": c, "bold": True, "align": "center", "valign": "top"})
+             for t, c in _TIER_COLOURS.items()}
+
+    _summary_sheet(wb, head, summary, table)
+
+    ws = wb.add_worksheet("线索清单")
+    columns = list(HEADERS_ZH)
+    for c, name in enumerate(columns):
+        ws.write_string(0, c, HEADERS_ZH[name], head)
+        ws.set_column(c, c, _WIDTHS.get(name, 11), wrap)
+    for r, row in enumerate(table.iter_rows(named=True), start=1):
+        for c, name in enumerate(columns):
+            value = row[name]
+            if value is None:
+                continue
+            if name == "tier":
+                ws.write_string(r, c, str(value), tiers.get(str(value), wrap))
+            elif isinstance(value, (int, float)):
+                ws.write_number(r, c, value)
+            elif isinstance(value, dt.date):
+                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), date_fmt)
+            else:
+                ws.write_string(r, c, str(value), wrap)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(table.height, 1), len(columns) - 1)
+    ws.set_row(0, 30)
+    outcome_col = columns.index("outcome")
+    ws.data_validation(1, outcome_col, max(table.height, 1), outcome_col, {
+        "validate": "list", "source": ["已分派", "核查中", "已救助", "不符合条件", "已移送", "已办结"],
+        "ignore_blank": True, "error_type": "warning"})
+
+    ev = wb.add_worksheet("同一人依据")
+    ev_cols = ["线索编号", "救助对象", "来源及行号", "依据"]
+    for c, name in enumerate(ev_cols):
+        ev.write_string(0, c, name, head)
+    ev.set_column(0, 0, 16)
+    ev.set_column(1, 1, 12)
+    ev.set_column(2, 2, 36)
+    ev.set_column(3, 3, 70, wrap)
+    r = 1
+    for row in leads.select("lead_id", "subject_name", "evidence").iter_rows():
+        for item in (row[2] or "").split("；"):
+            if not item:
+                continue
+            where, _, why = item.partition("：")
+            ev.write_string(r, 0, str(inert(row[0])))
+            ev.write_string(r, 1, str(inert(row[1] or "")))
+            ev.write_string(r, 2, str(inert(where)))
+            ev.write_string(r, 3, str(inert(why)), wrap)
+            r += 1
+    ev.freeze_panes(1, 0)
+    ev.autofilter(0, 0, max(r - 1, 1), len(ev_cols) - 1)
+    wb.close()
+
+
+def _summary_sheet(wb: Any, head: Any, summary: dict[str, Any], table: pl.DataFrame) -> None:
+    ws = wb.add_worksheet("汇总")
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, 4, 14)
+    bold = wb.add_format({"bold": True, "font_size": 14})
+    ws.write_string(0, 0, "司法救助线索清单", bold)
+    ws.write_string(1, 0, f"运行号 {summary.get('run_id', '')}  生成时间 {summary.get('generated_at', '')}")
+    ws.write_string(3, 0, "优先级", head)
+    ws.write_string(3, 1, "线索数", head)
+    counts = table.group_by("tier").len().sort("tier")
+    r = 4
+    for tier, n in counts.iter_rows():
+        ws.write_string(r, 0, f"{tier} 级")
+        ws.write_number(r, 1, n)
+        r += 1
+    ws.write_string(r, 0, "合计")
+    ws.write_number(r, 1, table.height)
+    r += 2
+    ws.write_string(r, 0, "数据来源", head)
+    for c, label in enumerate(("入库行数", "隔离行数", "关联人数"), start=1):
+        ws.write_string(r, c, label, head)
+    r += 1
+    for source, counts_ in summary.get("sources", {}).items():
+        ws.write_string(r, 0, source)
+        ws.write_number(r, 1, counts_.get("rows", 0))
+        ws.write_number(r, 2, counts_.get("quarantined", 0))
+        ws.write_number(r, 3, counts_.get("linked_to_victims", 0))
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "说明：身份证号、电话已脱敏；“处理结果”列可填写后交回导入（aidleads lead import）。")

@@ -1,0 +1,96 @@
+"""The DuckDB database: opening it, creating the schema, and replacing the tables a run rebuilds."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipeline.errors import DatabaseError
+from schemas.sources import SOURCES, SourceSpec
+
+__all__ = ["open_database", "ensure_schema", "raw_table", "replace_table", "LINEAGE_COLUMNS"]
+
+LINEAGE_COLUMNS: dict[str, tuple[str, str]] = {
+    "file_id": ("BIGINT", "文件号 (ingested_files.file_id)"),
+    "source_file": ("VARCHAR", "源文件名"),
+    "file_sha256": ("VARCHAR", "源文件 SHA-256"),
+    "sheet": ("VARCHAR", "工作表名 (workbooks only)"),
+    "row_number": ("INTEGER", "行号 (as the spreadsheet shows it, header = row 1)"),
+}
+
+
+def open_database(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (or create) the database; a lock or version problem becomes a DatabaseError."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise DatabaseError(f"database not found: {path}", hint="run `aidleads run` or `aidleads demo` first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise DatabaseError(
+            f"cannot open database {path}: it is in use by another process",
+            hint="close other programs holding it, or wait for the running job to finish",
+        ) from exc
+    except duckdb.Error as exc:
+        raise DatabaseError(f"cannot open database {path} ({type(exc).__name__})") from exc
+    if not read_only:
+        ensure_schema(con)
+    return con
+
+
+def raw_table(source: str) -> str:
+    return f"raw_{source}"
+
+
+def _raw_ddl(spec: SourceSpec) -> str:
+    cols = [f"{name} {typ}" for name, (typ, _) in LINEAGE_COLUMNS.items()]
+    cols += [f'"{f.name}" VARCHAR' for f in spec.fields]
+    cols.append("extra_columns JSON")
+    lines = [f"CREATE TABLE IF NOT EXISTS {raw_table(spec.name)} (", ",\n".join(f"    {c}" for c in cols),
+             ", PRIMARY KEY (file_id, row_number));"]
+    comments = [f"COMMENT ON TABLE {raw_table(spec.name)} IS '原始数据: {spec.label_zh} rows as read (text), with lineage';"]
+    for name, (_, comment) in LINEAGE_COLUMNS.items():
+        comments.append(f"COMMENT ON COLUMN {raw_table(spec.name)}.{name} IS '{comment}';")
+    for f in spec.fields:
+        comments.append(f"COMMENT ON COLUMN {raw_table(spec.name)}.\"{f.name}\" IS '{f.label_zh} (原文)';")
+    comments.append(f"COMMENT ON COLUMN {raw_table(spec.name)}.extra_columns IS '未识别列 (header → text)';")
+    return "\n".join(lines + comments)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table that does not exist yet (idempotent)."""
+    ddl = resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
+    con.execute(ddl)
+    for spec in SOURCES.values():
+        con.execute(_raw_ddl(spec))
+
+
+def replace_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    frame: pl.DataFrame,
+    *,
+    table_comment: str,
+    column_comments: dict[str, str],
+) -> None:
+    """Replace a table a run rebuilds with `frame`, documenting every column."""
+    arrow = frame.to_arrow()
+    con.register("_replace_src", arrow)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _replace_src")
+    finally:
+        con.unregister("_replace_src")
+    con.execute(f"COMMENT ON TABLE {name} IS {_quote(table_comment)}")
+    for column in frame.columns:
+        comment = column_comments.get(column)
+        if comment:
+            con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_quote(comment)}')
+
+
+def _quote(text: str) -> str:
+    # COMMENT ON takes a literal, not a parameter; comments are our own constants.
+    return "'" + text.replace("'", "''") + "'"
