@@ -1,0 +1,71 @@
+"""The nightly lead-discovery flow: ingest → normalise → resolve people → score → export.
+
+Tasks wire the plain stage functions of pipeline.run. They pass only the config path and the run
+id, return only counts, and never cache or persist results, so no personal data reaches Prefect's
+database or result storage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from pipeline import run as stages
+from schemas.config import load_config
+
+__all__ = ["nightly_flow"]
+
+_TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False, "retries": 0}
+
+
+@task(name="ingest", **_TASK_OPTIONS)
+def ingest_task(config_file: str, run_id: str) -> dict[str, Any]:
+    return stages.ingest_stage(load_config(Path(config_file)), run_id)
+
+
+@task(name="normalise", **_TASK_OPTIONS)
+def normalise_task(config_file: str, run_id: str) -> dict[str, int]:
+    return stages.normalise_stage(load_config(Path(config_file)), run_id)
+
+
+@task(name="resolve-people", **_TASK_OPTIONS)
+def resolve_task(config_file: str, run_id: str) -> dict[str, int]:
+    return stages.resolve_stage(load_config(Path(config_file)), run_id)
+
+
+@task(name="score", **_TASK_OPTIONS)
+def score_task(config_file: str, run_id: str) -> dict[str, int]:
+    return stages.score_stage(load_config(Path(config_file)), run_id)
+
+
+@task(name="export", **_TASK_OPTIONS)
+def export_task(config_file: str, run_id: str) -> dict[str, Any]:
+    return stages.export_stage(load_config(Path(config_file)), run_id)
+
+
+@flow(name="aidleads-nightly", persist_result=False, log_prints=False)
+def nightly_flow(config_file: str, run_id: str | None = None) -> dict[str, Any]:
+    """Run every stage once; returns counts only. Log lines carry counts, never names or IDs."""
+    logger = get_run_logger()
+    config_path = str(Path(config_file).resolve())
+    config = load_config(Path(config_path))
+    run_id = stages.start_run(config, config_path, run_id)
+    try:
+        ingested = ingest_task(config_path, run_id)
+        logger.info("ingest: %s", {s: c for s, c in ingested["files"].items()})
+        records = normalise_task(config_path, run_id)
+        logger.info("normalise: person records per source %s", records)
+        resolved = resolve_task(config_path, run_id)
+        logger.info("resolve: %d links, %d persons", resolved.get("links", 0), resolved.get("persons", 0))
+        scored = score_task(config_path, run_id)
+        logger.info("score: leads by tier %s", {t: scored.get(t, 0) for t in "ABC"})
+        exported = export_task(config_path, run_id)
+        logger.info("export: %d leads written", exported["rows"])
+    except BaseException as exc:
+        stages.finish_run(config, run_id, "failed", type(exc).__name__)
+        raise
+    stages.finish_run(config, run_id, "succeeded")
+    return {"run_id": run_id, "ingest_errors": len(ingested["errors"]), "exports": exported["folder"]}

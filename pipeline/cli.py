@@ -1,0 +1,228 @@
+"""The `aidleads` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.errors import AidLeadsError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="司法救助线索发现 — judicial-aid lead discovery.")
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_CONFIG = Path("aidleads.toml")
+
+
+def _prefect_defaults(work_dir: Path | None = None) -> None:
+    """Quiet, offline-friendly Prefect settings unless the user set their own."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")
+    if work_dir is not None and "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
+        os.environ["PREFECT_HOME"] = str((work_dir / "prefect").resolve())
+
+
+def _fail(exc: BaseException) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"aidleads {metadata.version('aidleads')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Show the version and exit.")] = None,
+) -> None:
+    """司法救助线索发现: cross-compare victim records with other agencies' rolls and rank aid leads."""
+
+
+def _run_flow(config_file: Path) -> dict[str, Any]:
+    from schemas.config import load_config
+
+    config = load_config(config_file)
+    _prefect_defaults(config.work_dir)
+    from flows.nightly import nightly_flow
+
+    err.print("[dim]starting the Prefect flow (the local orchestration server takes a few seconds)…[/]")
+    return nightly_flow(config_file=str(config_file.resolve()))
+
+
+def _print_result(config_file: Path, result: dict[str, Any]) -> None:
+    from pipeline.run import run_summary
+    from pipeline.store import open_database
+    from schemas.config import load_config
+
+    config = load_config(config_file)
+    summary = run_summary(config, result["run_id"])
+    table = Table(title=f"运行汇总 run {result['run_id']}")
+    for col in ("来源", "入库行", "隔离行", "人员记录", "与被害人关联"):
+        table.add_column(col, justify="right" if col != "来源" else "left")
+    for source, c in summary["sources"].items():
+        table.add_row(source, str(c["rows"]), str(c["quarantined"]), str(c["records"]), str(c["linked_to_victims"]))
+    out.print(table)
+    links = ", ".join(f"{k} {v}" for k, v in sorted(summary["links"].items())) or "0"
+    out.print(f"关联 links: {links};  人员 persons: {summary.get('persons', 0)}")
+    tiers = "  ".join(f"{t}级 {summary['leads'].get(t, 0)}" for t in "ABC")
+    changes = "  ".join(f"{k} {v}" for k, v in sorted(summary["changes"].items()))
+    out.print(f"线索 leads: {tiers}   ({changes})")
+    con = open_database(config.database_path, read_only=True)
+    try:
+        rejected = con.execute("SELECT error FROM ingested_files WHERE run_id = ? AND error IS NOT NULL",
+                               [result["run_id"]]).fetchall()
+    finally:
+        con.close()
+    for (message,) in rejected:
+        err.print(f"[yellow]file problem:[/] {message}", highlight=False, soft_wrap=True)
+    folder = Path(result["exports"])
+    out.print(f"\n导出 exports: {folder}")
+    for name in ("leads.xlsx", "leads.csv", "leads.parquet"):
+        out.print(f"  {folder / name}")
+    out.print(f"数据库 database: {config.database_path}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Run the nightly job on the configured sources."""
+    try:
+        result = _run_flow(config)
+        _print_result(config, result)
+    except AidLeadsError as exc:
+        _fail(exc)
+
+
+def _write_demo_config(work: Path, sample: Path) -> Path:
+    text = resources.files("data_samples").joinpath("demo.toml").read_text(encoding="utf-8")
+    config_file = work / "aidleads.toml"
+    config_file.write_text(text.replace("@SAMPLE@", sample.as_posix()), encoding="utf-8")
+    return config_file
+
+
+@app.command()
+def demo(
+    work: Annotated[Path, typer.Option("--work", "-w", help="Work folder to create (replaced if it exists).")] = Path("aidleads-demo"),
+) -> None:
+    """Run the whole job on the bundled sample data in a fresh work folder."""
+    sample = Path(str(resources.files("data_samples").joinpath("county")))
+    if not (sample / "victims").is_dir():
+        _fail(AidLeadsError(f"bundled sample data not found at {sample}", hint="reinstall aidleads from the repository"))
+    try:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        config_file = _write_demo_config(work.resolve(), sample)
+        result = _run_flow(config_file)
+        _print_result(config_file, result)
+        out.print(f"\n配置 config: {config_file}   (rerun: aidleads run -c {config_file})")
+    except AidLeadsError as exc:
+        _fail(exc)
+
+
+@app.command()
+def sample(
+    persons: Annotated[int, typer.Option("--persons", "-n", min=100, help="Population size to generate.")] = 20000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed (same seed, same files).")] = 1,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write to.")] = Path("sample-data"),
+) -> None:
+    """Generate a synthetic county: the five sources with realistic dirt, plus ground truth in truth/."""
+    from data_samples.generator import generate
+
+    with err.status(f"generating {persons:,} persons…"):
+        counts = generate(persons, seed, out_dir)
+    table = Table(title=f"sample written to {out_dir}")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(str(name), str(n))
+    out.print(table)
+
+
+@app.command()
+def leads(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many leads to show.")] = 20,
+    run_id: Annotated[Optional[str], typer.Option("--run", help="A run id (default: the latest succeeded run).")] = None,
+) -> None:
+    """Show the top leads of a run in the terminal (masked IDs)."""
+    from pipeline.run import leads_frame
+    from schemas.config import load_config
+
+    try:
+        frame = leads_frame(load_config(config), run_id)
+    except AidLeadsError as exc:
+        _fail(exc)
+    if frame.height == 0:
+        out.print("no leads yet — run `aidleads run` first")
+        return
+    table = Table(title=f"线索 top {min(top, frame.height)} of {frame.height}", show_lines=True)
+    for col, label in (("rank", "#"), ("tier", "级"), ("score", "分"), ("change", "变化"), ("lead_id", "线索编号"),
+                       ("subject_name", "对象"), ("id_masked", "身份证号"), ("case_no", "案号"), ("reasons", "理由")):
+        table.add_column(label, overflow="fold", max_width=60 if col == "reasons" else None)
+    for row in frame.head(top).iter_rows(named=True):
+        table.add_row(*[str(row[c]) for c in ("rank", "tier", "score", "change", "lead_id", "subject_name",
+                                             "id_masked", "case_no", "reasons")])
+    out.print(table)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only SQL query.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to print at most.")] = 50,
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write all rows to .csv or .parquet instead.")] = None,
+) -> None:
+    """Run a read-only query against the database and print a table (or write CSV/Parquet)."""
+    import duckdb
+
+    from pipeline.store import open_database
+    from schemas.config import load_config
+
+    try:
+        con = open_database(load_config(config).database_path, read_only=True)
+    except AidLeadsError as exc:
+        _fail(exc)
+    try:
+        frame = con.execute(query).pl()
+    except duckdb.Error as exc:
+        _fail(AidLeadsError(f"query failed: {str(exc).splitlines()[0]}"))
+    finally:
+        con.close()
+    if output is not None:
+        if output.suffix.lower() == ".parquet":
+            frame.write_parquet(output)
+        else:
+            frame.write_csv(output, include_bom=True)
+        out.print(f"{frame.height} rows written to {output}")
+        return
+    table = Table(show_lines=False)
+    for col in frame.columns:
+        table.add_column(col, overflow="fold")
+    for row in frame.head(limit).iter_rows():
+        table.add_row(*["" if v is None else str(v) for v in row])
+    out.print(table)
+    if frame.height > limit:
+        out.print(f"({frame.height} rows, {limit} shown; --limit or --out for more)")
+
+
+def entry() -> None:  # pragma: no cover - console entry point wrapper
+    try:
+        app()
+    except AidLeadsError as exc:
+        err.print(f"error: {exc}")
+        sys.exit(2)

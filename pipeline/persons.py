@@ -1,0 +1,75 @@
+"""Store the outcome of resolution: links with evidence, record → person membership, person summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipeline.store import replace_table
+
+__all__ = ["persons_frame", "store_resolution", "LINK_COMMENTS"]
+
+_FIELDS_ZH = {"name": "姓名", "id": "身份证号", "birth_date": "出生日期", "sex": "性别", "region": "地区",
+              "phone": "电话", "address": "住址"}
+
+LINK_COMMENTS: dict[str, str] = {
+    "record_id_l": "左记录号 (person_records.record_id, the smaller)",
+    "record_id_r": "右记录号 (person_records.record_id)",
+    "method": "关联方式: id_exact (身份证号一致) / id_typo (号码一位之差且姓名生日一致) / probabilistic (加权比对)",
+    "match_weight": "匹配权重 (log2 Bayes factor, sum of the field weights and the prior)",
+    "match_probability": "匹配概率",
+    "evidence_zh": "关联依据 (中文)",
+    **{f"{f}_level": f"{zh}比对结果: agree / partial / disagree / missing (name: exact / same_pinyin / one_char / transposed / different / missing)"
+       for f, zh in _FIELDS_ZH.items()},
+    **{f"{f}_weight": f"{zh}权重 (log2)" for f, zh in _FIELDS_ZH.items()},
+}
+
+
+def _mode(column: str) -> pl.Expr:
+    return pl.col(column).drop_nulls().mode().sort().first().alias(column)
+
+
+def persons_frame(records: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame:
+    """One row per resolved person: the most common value of each identifying field across its records."""
+    joined = records.join(clusters, on="record_id", how="inner")
+    return (
+        joined.group_by("person_id")
+        .agg(
+            _mode("name"), _mode("id18"), _mode("birth_date"), _mode("sex"), _mode("phone"), _mode("address"),
+            pl.len().alias("n_records"),
+            pl.col("source").unique().sort().str.join(",").alias("sources"),
+        )
+        .sort("person_id")
+    )
+
+
+def _record_evidence(links: pl.DataFrame) -> pl.DataFrame:
+    """Per record, the explanation of its strongest link (why it belongs to its person)."""
+    if links.height == 0:
+        return pl.DataFrame(schema={"record_id": pl.Int64, "evidence_zh": pl.String, "match_weight": pl.Float64})
+    both = pl.concat([
+        links.select(pl.col("record_id_l").alias("record_id"), "evidence_zh", "match_weight"),
+        links.select(pl.col("record_id_r").alias("record_id"), "evidence_zh", "match_weight"),
+    ])
+    return both.sort(["record_id", "match_weight"], descending=[False, True]).unique("record_id", keep="first").sort("record_id")
+
+
+def store_resolution(con: duckdb.DuckDBPyConnection, resolution: Any, persons: pl.DataFrame) -> None:
+    replace_table(con, "links", resolution.links, table_comment="关联: pairs of records judged the same person, with per-field evidence",
+                  column_comments=LINK_COMMENTS)
+    replace_table(con, "person_members", resolution.clusters.select("record_id", "person_id"),
+                  table_comment="人员归属: which person each record belongs to",
+                  column_comments={"record_id": "记录号", "person_id": "人员号 (stable: derived from the cluster's records)"})
+    replace_table(con, "persons", persons, table_comment="人员: one row per resolved person", column_comments={
+        "person_id": "人员号", "name": "姓名 (most common)", "id18": "身份证号 (most common valid)",
+        "birth_date": "出生日期", "sex": "性别", "phone": "电话", "address": "住址",
+        "n_records": "记录数", "sources": "出现的来源"})
+    replace_table(con, "record_evidence", _record_evidence(resolution.links),
+                  table_comment="记录依据: the strongest link of each record, explained",
+                  column_comments={"record_id": "记录号", "evidence_zh": "关联依据", "match_weight": "匹配权重"})
+    households = getattr(resolution, "households", None)
+    if households is not None:
+        replace_table(con, "households", households, table_comment="家庭关系: household members known from the rolls and case files",
+                      column_comments={"person_id": "人员号", "household_person_id": "家庭成员人员号", "relation": "关系"})

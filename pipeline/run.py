@@ -1,0 +1,237 @@
+"""The nightly job's stages as plain functions: each opens the database, does one thing, returns counts.
+
+Stages hand each other nothing but the run id: every intermediate result lives in DuckDB, so a
+stage can be rerun, tested or orchestrated alone, and no personal data crosses a task boundary
+(Prefect stores task parameters and results; these carry only ids and counts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from matchers.linking import LinkSettings, resolve_people
+from pipeline.export import export_leads
+from pipeline.ingest import FileOutcome, ingest_sources
+from pipeline.lifecycle import apply_lifecycle
+from pipeline.normalise import FACT_TABLES, normalise_all
+from pipeline.persons import persons_frame, store_resolution
+from pipeline.score import score_leads
+from pipeline.store import open_database
+from schemas.config import AidLeadsConfig
+from schemas.sources import SOURCES
+
+__all__ = [
+    "RunResult", "new_run_id", "start_run", "finish_run", "ingest_stage", "normalise_stage", "resolve_stage",
+    "score_stage", "export_stage", "run_summary", "database",
+]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    database: Path
+    exports_dir: Path
+    summary: dict[str, Any]
+    errors: list[str]
+
+
+@contextmanager
+def database(config: AidLeadsConfig) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = open_database(config.database_path)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("R%Y%m%dT%H%M%S%f")[:-3]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _count(con: duckdb.DuckDBPyConnection, run_id: str, stage: str, metric: str, subject: str, value: int) -> None:
+    con.execute("INSERT OR REPLACE INTO run_counts VALUES (?, ?, ?, ?, ?)", [run_id, stage, metric, subject, int(value)])
+
+
+def start_run(config: AidLeadsConfig, config_file: str | None, run_id: str | None = None) -> str:
+    run_id = run_id or new_run_id()
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    with database(config) as con:
+        con.execute("INSERT INTO runs (run_id, started_at, status, config_file) VALUES (?, ?, 'running', ?)",
+                    [run_id, _now(), config_file])
+    return run_id
+
+
+def finish_run(config: AidLeadsConfig, run_id: str, status: str, message: str | None = None) -> None:
+    with database(config) as con:
+        con.execute("UPDATE runs SET finished_at = ?, status = ?, message = ? WHERE run_id = ?",
+                    [_now(), status, message, run_id])
+
+
+def ingest_stage(config: AidLeadsConfig, run_id: str) -> dict[str, Any]:
+    """Load new files; returns per-source counts and the one-line errors of rejected files."""
+    with database(config) as con:
+        report = ingest_sources(con, config, run_id)
+        out: dict[str, Any] = {"errors": report.errors, "files": {}}
+        for source in config.sources:
+            files = [f for f in report.files if f.source == source]
+            for what in ("loaded", "skipped", "rejected"):
+                _count(con, run_id, "ingest", f"files_{what}", source, sum(f.status == what for f in files))
+            _count(con, run_id, "ingest", "rows_loaded", source, report.count(source, "rows_loaded"))
+            _count(con, run_id, "ingest", "rows_quarantined", source, report.count(source, "rows_quarantined"))
+            out["files"][source] = {s: sum(f.status == s for f in files) for s in ("loaded", "skipped", "rejected")}
+        return out
+
+
+def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
+    with database(config) as con:
+        data = normalise_all(con)
+        counts = data.records.group_by("source").len().to_dict(as_series=False)
+        out = dict(zip(counts["source"], counts["len"]))
+        for source, n in out.items():
+            _count(con, run_id, "normalise", "person_records", source, n)
+        return out
+
+
+def resolve_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
+    with database(config) as con:
+        records = con.execute("SELECT * FROM person_records ORDER BY record_id").pl()
+        settings = LinkSettings(match_probability=config.linking.match_probability,
+                                max_block_size=config.linking.max_block_size)
+        resolution = resolve_people(records, settings)
+        persons = persons_frame(records, resolution.clusters)
+        store_resolution(con, resolution, persons)
+        stats = {k: int(v) for k, v in resolution.stats.items() if isinstance(v, (int, float))}
+        stats["persons"] = persons.height
+        stats["links"] = resolution.links.height
+        for method, n in resolution.links.group_by("method").len().iter_rows():
+            _count(con, run_id, "resolve", "links", method, n)
+        _count(con, run_id, "resolve", "persons", "all", persons.height)
+        return stats
+
+
+def _lead_key(config: AidLeadsConfig) -> bytes:
+    """Secret for stable, non-reversible lead ids; created once per work folder, owner-readable only."""
+    path = config.work_dir / ".lead_key"
+    if not path.exists():
+        path.write_bytes(secrets.token_bytes(32))
+        os.chmod(path, 0o600)
+    return path.read_bytes()
+
+
+def score_stage(config: AidLeadsConfig, run_id: str, today: dt.date | None = None) -> dict[str, int]:
+    with database(config) as con:
+        records = con.execute(
+            "SELECT r.*, m.person_id FROM person_records r JOIN person_members m USING (record_id) ORDER BY record_id"
+        ).pl()
+        facts = {t: con.execute(f"SELECT * FROM {t}").pl() for t in FACT_TABLES}
+        evidence = dict(con.execute("SELECT record_id, evidence_zh FROM record_evidence").fetchall())
+        leads = score_leads(records, facts, evidence, config.scoring, _lead_key(config), today=today)
+        counts = apply_lifecycle(con, leads, run_id)
+        for tier in ("A", "B", "C"):
+            _count(con, run_id, "score", "leads", tier, counts.get(tier, 0))
+        for change in ("new", "changed", "unchanged", "reopened"):
+            _count(con, run_id, "score", "leads_change", change, counts.get(change, 0))
+        return counts
+
+
+def run_summary(config: AidLeadsConfig, run_id: str) -> dict[str, Any]:
+    """Counts of a run, for the terminal, the workbook's summary sheet and the UI (no personal data)."""
+    with database(config) as con:
+        return _summary(con, run_id)
+
+
+def _summary(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    rows = con.execute("SELECT stage, metric, subject, value FROM run_counts WHERE run_id = ?", [run_id]).fetchall()
+    summary: dict[str, Any] = {"run_id": run_id, "generated_at": _now().strftime("%Y-%m-%d %H:%M UTC"),
+                               "sources": {}, "links": {}, "leads": {}, "changes": {}}
+    totals = dict(con.execute(
+        """SELECT source, count(*) FROM person_records GROUP BY source""").fetchall()) if _has(con, "person_records") else {}
+    linked = dict(con.execute(
+        """SELECT r.source, count(DISTINCT m.person_id) FROM person_records r JOIN person_members m USING (record_id)
+           WHERE m.person_id IN (SELECT m2.person_id FROM person_members m2 JOIN person_records r2 USING (record_id)
+                                 WHERE r2.source = 'victims')
+             AND r.source <> 'victims' GROUP BY r.source""").fetchall()) if _has(con, "person_members") else {}
+    quarantined = dict(con.execute("SELECT source, count(*) FROM quarantine GROUP BY source").fetchall())
+    loaded = dict(con.execute(
+        """SELECT source, sum(rows_loaded) FROM ingested_files WHERE status = 'loaded' GROUP BY source""").fetchall())
+    for source in SOURCES:
+        summary["sources"][SOURCES[source].label_zh] = {
+            "rows": int(loaded.get(source, 0) or 0), "quarantined": int(quarantined.get(source, 0)),
+            "records": int(totals.get(source, 0)), "linked_to_victims": int(linked.get(source, 0)),
+        }
+    for stage, metric, subject, value in rows:
+        if stage == "resolve" and metric == "links":
+            summary["links"][subject] = value
+        elif stage == "resolve" and metric == "persons":
+            summary["persons"] = value
+        elif stage == "score" and metric == "leads":
+            summary["leads"][subject] = value
+        elif stage == "score" and metric == "leads_change":
+            summary["changes"][subject] = value
+    return summary
+
+
+def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0])
+
+
+def export_stage(config: AidLeadsConfig, run_id: str, unmask_reason: str | None = None) -> dict[str, Any]:
+    with database(config) as con:
+        leads = con.execute(
+            """SELECT h.*, l.case_no, l.subject_person_id, l.victim_person_id, l.subject_role, l.status,
+                      p.id18 AS subject_id18, p.phone AS subject_phone
+               FROM lead_history h JOIN leads l USING (lead_id)
+               LEFT JOIN persons p ON p.person_id = l.subject_person_id
+               WHERE h.run_id = ? ORDER BY h.rank""", [run_id]).pl()
+        summary = _summary(con, run_id)
+        out_dir = config.exports_dir / run_id
+        files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason)
+        latest = config.exports_dir / "latest"
+        _point_latest(latest, out_dir)
+        _count(con, run_id, "export", "rows", "leads", files.rows)
+        return {"xlsx": str(files.xlsx), "csv": str(files.csv), "parquet": str(files.parquet), "rows": files.rows,
+                "folder": str(out_dir)}
+
+
+def _point_latest(link: Path, target: Path) -> None:
+    """exports/latest → this run's folder (a symlink swapped atomically)."""
+    tmp = link.with_name(".latest.tmp")
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(target.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        pass
+
+
+def leads_frame(config: AidLeadsConfig, run_id: str | None = None) -> pl.DataFrame:
+    """The lead list of a run (default: the latest succeeded run), for terminal display."""
+    con = open_database(config.database_path, read_only=True)
+    try:
+        if run_id is None:
+            row = con.execute("SELECT max(run_id) FROM runs WHERE status = 'succeeded'").fetchone()
+            run_id = row[0] if row else None
+        if run_id is None:
+            return pl.DataFrame()
+        return con.execute(
+            """SELECT h.rank, h.tier, h.score, h.change, l.status, h.lead_id, h.subject_name, h.id_masked,
+                      l.case_no, h.reasons
+               FROM lead_history h JOIN leads l USING (lead_id) WHERE h.run_id = ? ORDER BY h.rank""",
+            [run_id]).pl()
+    finally:
+        con.close()

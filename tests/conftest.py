@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny synthetic export files and a config pointing at them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def make_id(region: str = "350425", birth: str = "19800101", seq: int = 123) -> str:
+    """A synthetic, checksum-valid 18-digit ID (odd seq = male, even = female)."""
+    first17 = f"{region}{birth}{seq:03d}"
+    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS))
+    return first17 + "10X98765432"[total % 11]
+
+
+@pytest.fixture
+def make_id_fn():
+    return make_id
+
+
+def write_csv(path: Path, rows: list[list[object]], encoding: str = "utf-8") -> Path:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding=encoding, newline="") as fh:
+        csv.writer(fh).writerows([["" if v is None else v for v in r] for r in rows])
+    return path
+
+
+def write_xlsx(path: Path, rows: list[list[object]], sheet: str = "Sheet1") -> Path:
+    import openpyxl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return path
+
+
+def config_for(tmp_path: Path, inbox: Path, **extra: object):
+    from schemas.config import config_from_dict
+
+    data = {
+        "paths": {"work_dir": str(tmp_path / "work")},
+        "sources": {s: {"path": str(inbox / s)} for s in ("victims", "disability", "subsistence", "enforcement", "key_groups")},
+        **extra,
+    }
+    return config_from_dict(data, base_dir=tmp_path)
