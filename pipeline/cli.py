@@ -190,7 +190,7 @@ def sql(
     """Run a read-only query against the database and print a table (or write CSV/Parquet)."""
     import duckdb
 
-    from pipeline.store import open_database
+    from pipeline.store import open_database, query_frame
     from schemas.config import load_config
 
     try:
@@ -198,7 +198,7 @@ def sql(
     except AidLeadsError as exc:
         _fail(exc)
     try:
-        frame = con.execute(query).pl()
+        frame = query_frame(con, query)
     except duckdb.Error as exc:
         _fail(AidLeadsError(f"query failed: {str(exc).splitlines()[0]}"))
     finally:

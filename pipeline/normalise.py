@@ -17,7 +17,7 @@ import polars as pl
 
 from matchers.idnumber import IdStatus, id_from_certificate, parse_id
 from matchers.names import parse_name
-from pipeline.store import raw_table, replace_table
+from pipeline.store import query_frame, raw_table, replace_table
 from pipeline.values import (
     ValueParseError,
     normalise_address,
@@ -101,12 +101,12 @@ _name = _mapper(parse_name)
 
 def load_active_rows(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
     """Raw rows of the files currently in force for a source (superseded versions excluded)."""
-    return con.execute(
+    return query_frame(con, 
         f"""SELECT r.* FROM {raw_table(source)} r
             JOIN ingested_files f USING (file_id)
             WHERE f.status = 'loaded'
             ORDER BY r.file_id, r.row_number"""
-    ).pl()
+    )
 
 
 def _col(frame: pl.DataFrame, name: str) -> list[Any]:

@@ -26,7 +26,7 @@ from pipeline.lifecycle import apply_lifecycle
 from pipeline.normalise import FACT_TABLES, normalise_all
 from pipeline.persons import persons_frame, store_resolution
 from pipeline.score import score_leads
-from pipeline.store import open_database
+from pipeline.store import open_database, query_frame
 from schemas.config import AidLeadsConfig
 from schemas.sources import SOURCES
 
@@ -108,7 +108,7 @@ def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
 
 def resolve_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
     with database(config) as con:
-        records = con.execute("SELECT * FROM person_records ORDER BY record_id").pl()
+        records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
         settings = LinkSettings(match_probability=config.linking.match_probability,
                                 max_block_size=config.linking.max_block_size)
         resolution = resolve_people(records, settings)
@@ -134,10 +134,10 @@ def _lead_key(config: AidLeadsConfig) -> bytes:
 
 def score_stage(config: AidLeadsConfig, run_id: str, today: dt.date | None = None) -> dict[str, int]:
     with database(config) as con:
-        records = con.execute(
+        records = query_frame(con, 
             "SELECT r.*, m.person_id FROM person_records r JOIN person_members m USING (record_id) ORDER BY record_id"
-        ).pl()
-        facts = {t: con.execute(f"SELECT * FROM {t}").pl() for t in FACT_TABLES}
+        )
+        facts = {t: query_frame(con, f"SELECT * FROM {t}") for t in FACT_TABLES}
         evidence = dict(con.execute("SELECT record_id, evidence_zh FROM record_evidence").fetchall())
         leads = score_leads(records, facts, evidence, config.scoring, _lead_key(config), today=today)
         counts = apply_lifecycle(con, leads, run_id)
@@ -191,12 +191,12 @@ def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 def export_stage(config: AidLeadsConfig, run_id: str, unmask_reason: str | None = None) -> dict[str, Any]:
     with database(config) as con:
-        leads = con.execute(
+        leads = query_frame(con, 
             """SELECT h.*, l.case_no, l.subject_person_id, l.victim_person_id, l.subject_role, l.status,
                       p.id18 AS subject_id18, p.phone AS subject_phone
                FROM lead_history h JOIN leads l USING (lead_id)
                LEFT JOIN persons p ON p.person_id = l.subject_person_id
-               WHERE h.run_id = ? ORDER BY h.rank""", [run_id]).pl()
+               WHERE h.run_id = ? ORDER BY h.rank""", [run_id])
         summary = _summary(con, run_id)
         out_dir = config.exports_dir / run_id
         files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason)
@@ -228,10 +228,10 @@ def leads_frame(config: AidLeadsConfig, run_id: str | None = None) -> pl.DataFra
             run_id = row[0] if row else None
         if run_id is None:
             return pl.DataFrame()
-        return con.execute(
+        return query_frame(con, 
             """SELECT h.rank, h.tier, h.score, h.change, l.status, h.lead_id, h.subject_name, h.id_masked,
                       l.case_no, h.reasons
                FROM lead_history h JOIN leads l USING (lead_id) WHERE h.run_id = ? ORDER BY h.rank""",
-            [run_id]).pl()
+            [run_id])
     finally:
         con.close()

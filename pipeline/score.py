@@ -176,10 +176,11 @@ def _score_case(case_no, victim, case, case_relatives, idx: _Index, enforcement_
     for person, relation, _ in case_relatives:
         if person != victim:
             family[person] = (_rel_kind(relation), relation)
-    for hh in idx.households_of.get(victim, ()):
-        for member in idx.household_members[hh]:
-            if member != victim and member not in family:
-                family[member] = ("household", None)
+    for anchor in [victim, *family]:
+        for hh in idx.households_of.get(anchor, ()):
+            for member in idx.household_members[hh]:
+                if member != victim and member not in family:
+                    family[member] = ("household", None)
     subject, subject_role = victim, "被害人"
     if lost_capacity and family:
         order = {"spouse": 0, "child": 1, "parent": 2, "household": 3, "other": 4}
@@ -200,7 +201,7 @@ def _score_case(case_no, victim, case, case_relatives, idx: _Index, enforcement_
     # -- no compensation obtainable: 终本 ------------------------------------------------------
     compensated = False
     ordered, received = case["compensation_ordered"], case["compensation_received"]
-    if ordered and received is not None and ordered > 0 and received >= cfg.compensation_ratio * ordered:
+    if ordered and received is not None and ordered > 0 and received >= cfg.compensated_ratio * ordered:
         compensated = True
         signals.append(Signal("compensated", -cfg.compensated_penalty,
                               f"已获赔偿 {_wan(received)}（判赔 {_wan(ordered)} 的 {received / ordered:.0%}），可能不符合救助条件",
@@ -291,10 +292,17 @@ def _score_case(case_no, victim, case, case_relatives, idx: _Index, enforcement_
         return None
     tier = "A" if score >= cfg.tier_a else "B" if score >= cfg.tier_b else "C"
 
-    used = sorted({rid for s in signals for rid in s.record_ids} | set(victim_records))
+    relative_rows = {rid for _, _, rid in case_relatives}
+    used = sorted({rid for s in signals for rid in s.record_ids} | set(victim_records) | relative_rows)
     reasons = "；".join(s.reason_zh for s in sorted(signals, key=lambda s: -s.points))
+    def whose(rid: int) -> str:
+        person = idx.rec[rid]["person_id"]
+        label = "被害人" if person == victim else people.get(person, "家庭成员")
+        return f"{label} {idx.best(person, 'name') or ''}".strip()
+
     evidence = "；".join(
-        f"{_SOURCE_ZH[idx.rec[r]['source']]}{idx.rec[r]['source_file']}第{idx.rec[r]['row_number']}行：{evidence_by_record[r]}"
+        f"{_SOURCE_ZH[idx.rec[r]['source']]} {idx.rec[r]['source_file']} 第{idx.rec[r]['row_number']}行（{whose(r)}）："
+        f"{evidence_by_record[r]}"
         for r in used if r in evidence_by_record)
     source_rows = "；".join(f"{idx.rec[r]['source_file']}#{idx.rec[r]['row_number']}" for r in used)
     unpaid_total = sum((e["amount_unpaid"] or 0) for p in [victim, *family] for _, e in enforcement_by_person.get(p, []))
@@ -334,7 +342,7 @@ def _referrals(signals: list[Signal], minors: list[str], family: dict, idx: _Ind
         out.append("民政：已享受低保/特困，可申请临时救助")
     if "disability" in codes:
         out.append("残联：持证残疾人，可申请残疾人两项补贴及康复救助")
-    elif lost_capacity or any(s.code == "injury" and "重伤" in s.reason_zh for s in signals):
+    elif any(s.code == "injury" and "重伤" in s.reason_zh for s in signals):
         out.append("残联：重伤未见残疾证，可协助残疾评定办证")
     school = [p for p in minors if (a := _age(idx.best(p, "birth_date"), today)) is not None and 6 <= a < 18]
     if school:

@@ -94,3 +94,8 @@ def replace_table(
 def _quote(text: str) -> str:
     # COMMENT ON takes a literal, not a parameter; comments are our own constants.
     return "'" + text.replace("'", "''") + "'"
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pl.DataFrame:
+    """A query's result as a polars frame (DuckDB 2.0 results no longer have .pl())."""
+    return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
