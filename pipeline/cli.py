@@ -29,7 +29,9 @@ def _prefect_defaults(work_dir: Path | None = None) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")
     if work_dir is not None and "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
-        os.environ["PREFECT_HOME"] = str((work_dir / "prefect").resolve())
+        home = (work_dir / "prefect").resolve()
+        home.mkdir(parents=True, exist_ok=True)  # prefect cannot start its database in a missing folder
+        os.environ["PREFECT_HOME"] = str(home)
 
 
 def _fail(exc: BaseException) -> None:
