@@ -106,7 +106,7 @@ def ingest_file(
     done = con.execute(
         "SELECT count(*) FROM ingested_files WHERE source = ? AND sha256 = ? AND status IN ('loaded', 'superseded')",
         [source, sha],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if done:
         return FileOutcome(source, str(path), "skipped")
     # a rejected earlier attempt of the same content is retried (the config may have been fixed)
@@ -203,7 +203,7 @@ def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: S
         [spec.name, str(path), path.name, sha, size, table.sheet, table.encoding, mapping.header_row,
          json.dumps(mapping.as_labels(), ensure_ascii=False), json.dumps(mapping.unmapped, ensure_ascii=False),
          run_id, _now()],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
     good: dict[str, list] = {name: [] for name in (*LINEAGE_COLUMNS, *spec.field_names, "extra_columns")}
     bad: list[tuple] = []

@@ -186,7 +186,7 @@ def _summary(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
 
 
 def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0])
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0])
 
 
 def export_stage(config: AidLeadsConfig, run_id: str, unmask_reason: str | None = None) -> dict[str, Any]:
@@ -224,7 +224,7 @@ def leads_frame(config: AidLeadsConfig, run_id: str | None = None) -> pl.DataFra
     con = open_database(config.database_path, read_only=True)
     try:
         if run_id is None:
-            row = con.execute("SELECT max(run_id) FROM runs WHERE status = 'succeeded'").fetchone()
+            row = con.execute("SELECT max(run_id) FROM runs WHERE status = 'succeeded'").fetchall()[0]
             run_id = row[0] if row else None
         if run_id is None:
             return pl.DataFrame()
