@@ -1,6 +1,7 @@
 """Ingest: find new or changed export files, map their headers, validate rows, load them with lineage.
 
-Good rows land in raw_<source>; bad rows land in `quarantine` with the field and the reason; a file
+Good rows land in raw_<source>; rows missing a required value land in `quarantine` with the field and
+the reason; an unreadable optional value is recorded in `field_issues` and its row still loads; a file
 that cannot be read, or lacks a required column, is recorded as rejected and the others still load.
 The same content (SHA-256) is loaded once; a new version of the same file supersedes the old one.
 """
@@ -173,14 +174,20 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _row_problem(spec: SourceSpec, values: dict[str, str | None]) -> tuple[str, str] | None:
-    """(field, Chinese reason) when a row cannot be loaded, else None."""
+def _row_problems(spec: SourceSpec, values: dict[str, str | None]) -> tuple[tuple[str, str] | None, list[tuple[str, str, str]]]:
+    """The reason a row cannot be loaded (field, Chinese reason), if any, and the field issues of a loadable row.
+
+    Only a missing required value or an absurdly long cell stops a row: an unreadable optional date or
+    amount ("见判决书", "2020-00-00") must not cost a victim their lead, so the row loads with that value
+    empty and the issue recorded in `field_issues` for the data-quality report.
+    """
+    issues: list[tuple[str, str, str]] = []
     for f in spec.fields:
         raw = values.get(f.name)
         if raw is not None and len(raw) > MAX_TEXT_CHARS:
-            return f.name, f"{f.label_zh}内容过长（超过{MAX_TEXT_CHARS}字）"
+            return (f.name, f"{f.label_zh}内容过长（超过{MAX_TEXT_CHARS}字）"), []
         if f.required and (raw is None or is_null_token(raw)):
-            return f.name, f"缺少必填字段：{f.label_zh}"
+            return (f.name, f"缺少必填字段：{f.label_zh}"), []
         if raw is None or is_null_token(raw):
             continue
         try:
@@ -189,8 +196,8 @@ def _row_problem(spec: SourceSpec, values: dict[str, str | None]) -> tuple[str, 
             elif f.type is FieldType.AMOUNT:
                 parse_amount(raw)
         except ValueParseError as exc:
-            return f.name, f"{f.label_zh}：{exc.reason_zh}"
-    return None
+            issues.append((f.name, f"{f.label_zh}：{exc.reason_zh}", raw))
+    return None, issues
 
 
 def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: SheetRows,
@@ -207,6 +214,7 @@ def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: S
 
     good: dict[str, list] = {name: [] for name in (*LINEAGE_COLUMNS, *spec.field_names, "extra_columns")}
     bad: list[tuple] = []
+    field_issues: list[tuple] = []
     extra_idx = [i for i, h in enumerate(header) if h and i not in mapping.columns.values()]
     read = blank = 0
     for number, cells in table.rows:
@@ -217,13 +225,14 @@ def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: S
             blank += 1
             continue
         values = {name: (cells[idx] if idx < len(cells) else None) for name, idx in mapping.columns.items()}
-        problem = _row_problem(spec, values)
+        problem, issues = _row_problems(spec, values)
         if problem is not None:
             raw_row = {str(header[i]) if i < len(header) and header[i] else f"列{i + 1}": (c or "")[:MAX_TEXT_CHARS]
                        for i, c in enumerate(cells) if c is not None}
             bad.append((file_id, spec.name, path.name, number, problem[0], problem[1],
                         json.dumps(raw_row, ensure_ascii=False)))
             continue
+        field_issues.extend((file_id, spec.name, path.name, number, fname, reason, raw) for fname, reason, raw in issues)
         good["file_id"].append(file_id)
         good["source_file"].append(path.name)
         good["file_sha256"].append(sha)
@@ -249,6 +258,11 @@ def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: S
         con.executemany(
             "INSERT INTO quarantine (file_id, source, source_file, row_number, field, reason, raw_row) VALUES (?, ?, ?, ?, ?, ?, ?)",
             bad,
+        )
+    if field_issues:
+        con.executemany(
+            "INSERT INTO field_issues (file_id, source, source_file, row_number, field, reason, raw_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            field_issues,
         )
     con.execute(
         "UPDATE ingested_files SET rows_read = ?, rows_loaded = ?, rows_quarantined = ?, rows_blank = ? WHERE file_id = ?",

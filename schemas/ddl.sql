@@ -97,6 +97,25 @@ COMMENT ON COLUMN quarantine.field IS '出错字段 (canonical name)';
 COMMENT ON COLUMN quarantine.reason IS '隔离原因 (中文)';
 COMMENT ON COLUMN quarantine.raw_row IS '原始行内容 (header → cell text)';
 
+CREATE TABLE IF NOT EXISTS field_issues (
+    file_id     BIGINT NOT NULL,
+    source      VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    row_number  INTEGER NOT NULL,
+    field       VARCHAR NOT NULL,
+    reason      VARCHAR NOT NULL,
+    raw_value   VARCHAR,
+    PRIMARY KEY (file_id, row_number, field)
+);
+COMMENT ON TABLE field_issues IS '字段问题: values that could not be read; the row was loaded with the value left empty';
+COMMENT ON COLUMN field_issues.file_id IS '文件号';
+COMMENT ON COLUMN field_issues.source IS '来源';
+COMMENT ON COLUMN field_issues.source_file IS '源文件名';
+COMMENT ON COLUMN field_issues.row_number IS '行号 (as the spreadsheet shows it)';
+COMMENT ON COLUMN field_issues.field IS '字段 (canonical name)';
+COMMENT ON COLUMN field_issues.reason IS '问题 (中文)';
+COMMENT ON COLUMN field_issues.raw_value IS '原值';
+
 CREATE TABLE IF NOT EXISTS leads (
     lead_id            VARCHAR PRIMARY KEY,
     case_no            VARCHAR NOT NULL,

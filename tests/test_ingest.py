@@ -72,23 +72,36 @@ def test_xlsx_keeps_id_text_and_row_numbers(tmp_path):
     assert con.execute("SELECT header_row, rows_blank FROM ingested_files").fetchone() == (3, 1)
 
 
-def test_bad_rows_go_to_quarantine_and_the_rest_load(tmp_path):
+def test_rows_missing_a_required_value_go_to_quarantine_and_the_rest_load(tmp_path):
     write_csv(tmp_path / "inbox/victims/v.csv", [
         ["案号", "姓名", "身份证号", "案发日期", "判决赔偿金额"],
         ["A1", "张伟", make_id(seq=11), "2024-05-06", "12000"],
         ["A2", "", make_id(seq=13), "2024-05-06", ""],
-        ["A3", "李娜", make_id(seq=22), "2024-02-30", ""],
-        ["A4", "赵敏", "", "2024/5/6", "十二万"],
-        ["A5", "周强", "", "2024年5月6日", "1.2万"],
+        ["", "王强", make_id(seq=15), "2024-05-06", ""],
+        ["A4", "赵敏", "", "2024/5/6", "1.2万"],
     ])
     cfg = config_for(tmp_path, tmp_path / "inbox")
     con = _db(cfg)
     report = ingest_sources(con, cfg, "R1")
-    assert report.files[0].rows_loaded == 2 and report.files[0].rows_quarantined == 3
+    assert report.files[0].rows_loaded == 2 and report.files[0].rows_quarantined == 2
     bad = con.execute("SELECT row_number, field, reason, raw_row FROM quarantine ORDER BY row_number").fetchall()
-    assert [(r[0], r[1]) for r in bad] == [(3, "name"), (4, "incident_date"), (5, "compensation_ordered")]
-    assert "被害人姓名" in bad[0][2] and "案发日期" in bad[1][2]
-    assert json.loads(bad[1][3])["案号"] == "A3"
+    assert [(r[0], r[1]) for r in bad] == [(3, "name"), (4, "case_no")]
+    assert "被害人姓名" in bad[0][2] and "案号" in bad[1][2]
+    assert json.loads(bad[1][3])["姓名"] == "王强"
+
+
+def test_unreadable_optional_values_keep_the_row_and_are_reported(tmp_path):
+    write_csv(tmp_path / "inbox/victims/v.csv", [
+        ["案号", "姓名", "案发日期", "判决赔偿金额"],
+        ["A3", "李娜", "2024-02-30", "见判决书"],
+    ])
+    cfg = config_for(tmp_path, tmp_path / "inbox")
+    con = _db(cfg)
+    report = ingest_sources(con, cfg, "R1")
+    assert report.files[0].rows_loaded == 1 and report.files[0].rows_quarantined == 0
+    issues = con.execute("SELECT row_number, field, reason, raw_value FROM field_issues ORDER BY field").fetchall()
+    assert [(r[0], r[1], r[3]) for r in issues] == [(2, "compensation_ordered", "见判决书"), (2, "incident_date", "2024-02-30")]
+    assert "判决赔偿金额" in issues[0][2] and "案发日期" in issues[1][2]
 
 
 def test_missing_required_column_rejects_only_that_file(tmp_path):
