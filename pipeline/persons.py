@@ -17,7 +17,7 @@ _FIELDS_ZH = {"name": "姓名", "id": "身份证号", "birth_date": "出生日�
 LINK_COMMENTS: dict[str, str] = {
     "record_id_l": "左记录号 (person_records.record_id, the smaller)",
     "record_id_r": "右记录号 (person_records.record_id)",
-    "method": "关联方式: id_exact (身份证号一致) / id_typo (号码一位之差且姓名生日一致) / probabilistic (加权比对)",
+    "method": "关联方式: id_exact (身份证号一致) / id_typo (号码一位之差且姓名生日一致) / probabilistic (加权比对) / case_context (终本申请执行人与本案当事人同名且被执行人为本案被告人)",
     "match_weight": "匹配权重 (log2 Bayes factor, sum of the field weights and the prior)",
     "match_probability": "匹配概率",
     "evidence_zh": "关联依据 (中文)",

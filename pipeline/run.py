@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from matchers.case_context import case_context_links, merge_links_into_clusters
 from matchers.linking import LinkSettings, resolve_people
 from pipeline.export import export_leads
 from pipeline.ingest import FileOutcome, ingest_sources
@@ -112,6 +113,11 @@ def resolve_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
         settings = LinkSettings(match_probability=config.linking.match_probability,
                                 max_block_size=config.linking.max_block_size)
         resolution = resolve_people(records, settings)
+        context = case_context_links(records, query_frame(con, "SELECT * FROM victim_facts"),
+                                     query_frame(con, "SELECT * FROM enforcement_facts"))
+        if context.height:
+            resolution.clusters = merge_links_into_clusters(resolution.clusters, context, records)
+            resolution.links = pl.concat([resolution.links, context], how="diagonal_relaxed")
         persons = persons_frame(records, resolution.clusters)
         store_resolution(con, resolution, persons)
         stats = {k: int(v) for k, v in resolution.stats.items() if isinstance(v, (int, float))}

@@ -1,0 +1,106 @@
+"""Links from case context: a 终本 applicant is the victim (or a relative) of the criminal case it enforces.
+
+Court enforcement exports often carry no usable applicant ID. What they do carry is the case: the
+respondent (被执行人) is the offender and the basis (执行依据) is the criminal judgment. An applicant
+whose name agrees with a victim-file person of a case (exact or homophone), where the respondent is
+that case's defendant, or the basis names that case, is the same person: two namesakes suing
+namesake offenders is far rarer than any typo. Different valid IDs on both sides still veto.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import polars as pl
+
+from matchers.names import NameAgreement, compare_names, parse_name
+
+__all__ = ["case_context_links", "merge_links_into_clusters"]
+
+_ACCEPTED = {NameAgreement.EXACT, NameAgreement.SAME_PINYIN}
+_CASE_NO_NOISE = re.compile(r"[\s()（）〔〕\[\]【】]")
+
+
+def _case_key(text: object) -> str | None:
+    if text is None:
+        return None
+    key = _CASE_NO_NOISE.sub("", unicodedata.normalize("NFKC", str(text)))
+    return key or None
+
+
+def case_context_links(records: pl.DataFrame, victim_facts: pl.DataFrame, enforcement_facts: pl.DataFrame) -> pl.DataFrame:
+    """Applicant ↔ victim-file record pairs supported by the case (method 'case_context')."""
+    schema = {"record_id_l": pl.Int64, "record_id_r": pl.Int64, "method": pl.String,
+              "match_weight": pl.Float64, "match_probability": pl.Float64, "evidence_zh": pl.String}
+    if victim_facts.height == 0 or enforcement_facts.height == 0:
+        return pl.DataFrame(schema=schema)
+    rec = records.select("record_id", "name", "id18").to_dicts()
+    by_id = {r["record_id"]: r for r in rec}
+    by_defendant: dict[str, list[dict]] = {}
+    by_case: dict[str, list[dict]] = {}
+    for v in victim_facts.iter_rows(named=True):
+        defendant = parse_name(v["defendant_name"]).name if v["defendant_name"] else None
+        if defendant:
+            by_defendant.setdefault(defendant, []).append(v)
+        key = _case_key(v["case_no"])
+        if key:
+            by_case.setdefault(key, []).append(v)
+    pairs: list[tuple[int, int, str]] = []
+    for e in enforcement_facts.iter_rows(named=True):
+        rid = e["record_id"]
+        if rid is None:
+            continue
+        applicant = by_id[rid]
+        respondent = parse_name(e["respondent_name"]).name if e["respondent_name"] else None
+        candidates: dict[int, str] = {}
+        for v in by_defendant.get(respondent or "", []):
+            candidates[v["record_id"]] = "被执行人与被告人同名"
+        for v in by_case.get(_case_key(e["origin_case_no"]) or "", []):
+            candidates[v["record_id"]] = "执行依据为本案"
+        a_name = parse_name(applicant["name"])
+        for vid, why in candidates.items():
+            victim = by_id[vid]
+            if applicant["id18"] and victim["id18"] and applicant["id18"] != victim["id18"]:
+                continue
+            agreement = compare_names(a_name, parse_name(victim["name"]))
+            if agreement not in _ACCEPTED:
+                continue
+            name_zh = "姓名一致" if agreement is NameAgreement.EXACT else "姓名同音"
+            pairs.append((min(rid, vid), max(rid, vid), f"{name_zh}、{why}（终本申请执行人即本案当事人）"))
+    if not pairs:
+        return pl.DataFrame(schema=schema)
+    frame = pl.DataFrame(pairs, schema=["record_id_l", "record_id_r", "evidence_zh"], orient="row")
+    return frame.unique(["record_id_l", "record_id_r"]).with_columns(
+        pl.lit("case_context").alias("method"), pl.lit(20.0).alias("match_weight"),
+        pl.lit(0.999).alias("match_probability"),
+    ).select(list(schema)).sort(["record_id_l", "record_id_r"])
+
+
+def merge_links_into_clusters(clusters: pl.DataFrame, extra: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """Join clusters along extra links, never merging two clusters that hold different valid IDs."""
+    if extra.height == 0:
+        return clusters
+    person_of = dict(zip(clusters["record_id"].to_list(), clusters["person_id"].to_list()))
+    ids_of: dict[str, set[str]] = {}
+    for rid, id18 in zip(records["record_id"].to_list(), records["id18"].to_list()):
+        if id18:
+            ids_of.setdefault(person_of[rid], set()).add(id18)
+    parent: dict[str, str] = {}
+
+    def find(p: str) -> str:
+        while parent.get(p, p) != p:
+            p = parent[p]
+        return p
+
+    for left, right in extra.select("record_id_l", "record_id_r").iter_rows():
+        a, b = find(person_of[left]), find(person_of[right])
+        if a == b:
+            continue
+        ia, ib = ids_of.get(a, set()), ids_of.get(b, set())
+        if ia and ib and ia != ib:
+            continue
+        keep, gone = sorted((a, b))
+        parent[gone] = keep
+        ids_of[keep] = ia | ib
+    return clusters.with_columns(pl.col("person_id").map_elements(find, return_dtype=pl.String))
