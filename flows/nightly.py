@@ -7,6 +7,8 @@ database or result storage.
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,11 @@ from schemas.config import load_config
 __all__ = ["nightly_flow"]
 
 _TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False, "retries": 0}
+
+
+def _progress(step: int, text: str) -> None:
+    """A progress line for the person at the terminal (stderr; counts only, never names)."""
+    print(f"[{step}/5] {text}", file=sys.stderr, flush=True)
 
 
 @task(name="ingest", **_TASK_OPTIONS)
@@ -54,16 +61,23 @@ def nightly_flow(config_file: str, run_id: str | None = None) -> dict[str, Any]:
     config = load_config(Path(config_path))
     run_id = stages.start_run(config, config_path, run_id)
     try:
+        started = time.monotonic()
+        _progress(1, "ingest: reading new and changed files …")
         ingested = ingest_task(config_path, run_id)
         logger.info("ingest: %s", {s: c for s, c in ingested["files"].items()})
+        _progress(2, "normalise: ID numbers, names, dates, amounts …")
         records = normalise_task(config_path, run_id)
         logger.info("normalise: person records per source %s", records)
+        _progress(3, f"resolve people: {sum(records.values()):,} person records …")
         resolved = resolve_task(config_path, run_id)
         logger.info("resolve: %d links, %d persons", resolved.get("links", 0), resolved.get("persons", 0))
+        _progress(4, f"score: {resolved.get('persons', 0):,} persons, {resolved.get('links', 0):,} links …")
         scored = score_task(config_path, run_id)
         logger.info("score: leads by tier %s", {t: scored.get(t, 0) for t in "ABC"})
+        _progress(5, f"export: {sum(scored.get(t, 0) for t in 'ABC'):,} leads …")
         exported = export_task(config_path, run_id)
         logger.info("export: %d leads written", exported["rows"])
+        print(f"done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     except BaseException as exc:
         stages.finish_run(config, run_id, "failed", type(exc).__name__)
         raise

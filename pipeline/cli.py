@@ -15,7 +15,12 @@ from rich.table import Table
 
 from pipeline.errors import AidLeadsError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="司法救助线索发现 — judicial-aid lead discovery.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # a traceback with locals would print victims' data to the terminal
+    help="司法救助线索发现 — judicial-aid lead discovery.",
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -80,7 +85,7 @@ def _print_result(config_file: Path, result: dict[str, Any]) -> None:
     links = ", ".join(f"{k} {v}" for k, v in sorted(summary["links"].items())) or "0"
     out.print(f"关联 links: {links};  人员 persons: {summary.get('persons', 0)}")
     tiers = "  ".join(f"{t}级 {summary['leads'].get(t, 0)}" for t in "ABC")
-    changes = "  ".join(f"{k} {v}" for k, v in sorted(summary["changes"].items()))
+    changes = "  ".join(f"{k} {v}" for k, v in sorted(summary["changes"].items()) if v)
     out.print(f"线索 leads: {tiers}   ({changes})")
     con = open_database(config.database_path, read_only=True)
     try:
@@ -222,9 +227,21 @@ def sql(
         out.print(f"({frame.height} rows, {limit} shown; --limit or --out for more)")
 
 
-def entry() -> None:  # pragma: no cover - console entry point wrapper
+def entry() -> None:
+    """Console entry point: every failure is one line and a non-zero exit (AIDLEADS_DEBUG=1 for a traceback)."""
     try:
         app()
     except AidLeadsError as exc:
-        err.print(f"error: {exc}")
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("AIDLEADS_DEBUG"):
+            raise
+        # only the exception type and its first line: library messages may quote data values
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        err.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {first} "
+                  "(set AIDLEADS_DEBUG=1 for details)", highlight=False, soft_wrap=True)
+        sys.exit(1)
