@@ -57,3 +57,12 @@ def config_for(tmp_path: Path, inbox: Path, **extra: object):
         **extra,
     }
     return config_from_dict(data, base_dir=tmp_path)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for the whole test session (starting one takes ~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
