@@ -8,6 +8,7 @@ carries them.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ from pipeline.values import (
 )
 from schemas.records import PERSON_RECORD_COLUMNS
 
-__all__ = ["NormalisedData", "normalise_all", "load_active_rows", "FACT_TABLES"]
+__all__ = ["NormalisedData", "normalise_all", "load_active_rows", "case_number", "FACT_TABLES"]
 
 _RELATIVE_MARKERS = ("亲属", "家属", "继承", "法定代理", "监护")
 _ORG_MARKERS = ("公司", "有限", "集团", "银行", "合作社", "厂", "店", "中心", "医院", "学校", "委员会", "事务所", "工作室", "协会", "政府", "局")
@@ -182,7 +183,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
                                   birth=_col(v, "birth_date"), gender=_col(v, "gender"), phone=_col(v, "phone"),
                                   address=_col(v, "address"), relation=_col(v, "relation")))
         facts_raw["victim_facts"] = {
-            "case_no": [str(c).strip() for c in _col(v, "case_no")], "charge": _col(v, "charge"),
+            "case_no": [case_number(c) for c in _col(v, "case_no")], "charge": _col(v, "charge"),
             "injury": [str(parse_injury(x)) for x in _col(v, "injury")],
             "incident_date": _date(_col(v, "incident_date")), "defendant_name": _col(v, "defendant_name"),
             "unit": _col(v, "unit"), "role": roles, "relation": _col(v, "relation"),
@@ -247,6 +248,11 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
     facts = _facts_frames(records, facts_raw, enforcement_frame)
     _store(con, records, facts)
     return NormalisedData(records=records, facts=facts)
+
+
+def case_number(raw: Any) -> str:
+    """A case number as one spelling: NFKC (full-width brackets and digits → ASCII), no whitespace."""
+    return "".join(unicodedata.normalize("NFKC", str(raw)).split())
 
 
 def _cert_digit(cert: Any, pos: int, what: str) -> Any:
