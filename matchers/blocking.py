@@ -1,0 +1,171 @@
+"""Candidate pairs: the record pairs worth comparing, from several blocking rules, deduplicated.
+
+A pair is a candidate if the two records share the key of at least one rule. Rules:
+
+| rule             | key                                            | finds |
+|------------------|------------------------------------------------|-------|
+| id_exact         | valid id18                                     | the same ID in two rows |
+| id_typo_*        | id18-or-candidate with one part masked (5 keys) | one digit mistyped or two neighbours swapped |
+| birth_surname    | birth date + surname                           | given-name typos, homophones |
+| birth_given      | birth date + given name                        | surname typos |
+| birth_pinyin     | birth date + name pinyin                       | homophone / traditional variants |
+| pinyin_year      | name pinyin + birth year                       | month / day typos |
+| pinyin_monthday  | name pinyin + month-day                        | year typos |
+| pinyin_phone     | name pinyin + phone                            | no birth date, shared phone |
+| phone            | phone                                          | name typos with the same phone |
+| pinyin_address   | name pinyin + address tail (last 12 characters) | no birth date, no phone |
+| pinyin_counterpart | name pinyin + (first) defendant / respondent | a 终本 applicant without ID = the victim |
+| household / case | subsistence household / victims case number    | duplicated members; who must stay apart |
+
+ID-typo keys: the first 17 characters are split into region (1–6), birth date (7–14) and sequence
+(15–17); one substituted character leaves two of the three parts intact, so the keys region+birth,
+region+sequence and birth+sequence catch it; a swap across a part boundary is caught by masking the
+two swapped positions (6/7 and 14/15). The check character is left out (a slip anywhere changes it
+when a legacy 15-digit number is upgraded) except in region+sequence+check: sequence numbers cluster
+(their first digits often name the police station), so region+sequence alone would pair half a county.
+
+Two records that both carry a valid ID are only paired by the ID rules: different valid IDs are
+different people unless a keying slip explains them, so comparing their names would only add work.
+The ID-typo rules only pair a record whose ID is suspect (fails its check, or is an upgraded legacy
+number) with another, so they cost a few pairs per mistyped ID, not per record.
+Blocks larger than `max_block_size` are skipped and counted (a phone shared by a whole village).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from matchers.comparison import ADDRESS_TAIL
+
+__all__ = ["BlockingRule", "BLOCKING_RULES", "candidate_pairs"]
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    name: str
+    key: pl.Expr
+    id_rule: bool = False
+    """ID rules may pair two records that both carry a valid ID."""
+    suspects: pl.Expr | None = None
+    """When set, only pairs with at least one record for which this is true (the ID-typo rules)."""
+
+
+def _cat(*parts: pl.Expr) -> pl.Expr:
+    return pl.concat_str(list(parts), separator="|")
+
+
+_ID = pl.col("id_any")
+_MISTYPED = pl.col("id18").is_null()
+_SUSPECT = _MISTYPED | pl.col("legacy")
+"""An ID that may hold a keying slip: one failing its check, or a legacy number upgraded with its check recomputed."""
+_BIRTH = pl.col("birth")
+BLOCKING_RULES: tuple[BlockingRule, ...] = (
+    BlockingRule("id_exact", pl.col("id18"), id_rule=True),
+    BlockingRule("id_typo_region_birth", _ID.str.slice(0, 14), id_rule=True, suspects=_SUSPECT),
+    # with the check character: sequence numbers cluster (the first digits often name the police station),
+    # so region + sequence alone would pair half the county; a legacy number's slip in its birth date could
+    # never link anyway (rule 2 wants the birth dates to agree), so legacy numbers are not suspects here
+    BlockingRule("id_typo_region_seq", _cat(_ID.str.slice(0, 6), _ID.str.slice(14, 4)), id_rule=True, suspects=_MISTYPED),
+    BlockingRule("id_typo_birth_seq", _ID.str.slice(6, 11), id_rule=True, suspects=_SUSPECT),
+    BlockingRule("id_typo_swap_6_7", _cat(_ID.str.slice(0, 5), _ID.str.slice(7, 10)), id_rule=True, suspects=_SUSPECT),
+    BlockingRule("id_typo_swap_14_15", _cat(_ID.str.slice(0, 13), _ID.str.slice(15, 2)), id_rule=True, suspects=_SUSPECT),
+    BlockingRule("birth_surname", _cat(_BIRTH, pl.col("surname"))),
+    BlockingRule("birth_given", _cat(_BIRTH, pl.when(pl.col("given").str.len_chars() > 0).then(pl.col("given")))),
+    BlockingRule("birth_pinyin", _cat(_BIRTH, pl.col("pinyin"))),
+    BlockingRule("pinyin_year", _cat(pl.col("pinyin"), _BIRTH.str.slice(0, 4))),
+    BlockingRule("pinyin_monthday", _cat(pl.col("pinyin"), _BIRTH.str.slice(4, 4))),
+    BlockingRule("pinyin_phone", _cat(pl.col("pinyin"), pl.col("phone"))),
+    BlockingRule("phone", pl.col("phone")),
+    BlockingRule("pinyin_address", _cat(pl.col("pinyin"), pl.col("address").str.slice(-ADDRESS_TAIL))),
+    BlockingRule("pinyin_counterpart", _cat(pl.col("pinyin"), pl.col("counterpart_first"))),
+    # members of one household roll / one case file: duplicates to merge, or people to keep apart
+    BlockingRule("household", pl.col("household_key")),
+    BlockingRule("case", pl.col("case_no")),
+)
+
+
+def _pairs_within_blocks(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (i, j) row pairs, i before j, that share a key; `keys` sorted so blocks are contiguous."""
+    n = len(keys)
+    if n < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    block_end = np.repeat(starts + sizes, sizes)
+    after = block_end - np.arange(n) - 1  # records after this one in its block
+    total = int(after.sum())
+    left = np.repeat(np.arange(n), after)
+    first_of_left = np.repeat(np.cumsum(after) - after, after)
+    right = left + 1 + (np.arange(total) - first_of_left)
+    return rows[left], rows[right]
+
+
+
+def _rule_pairs(prepared: pl.DataFrame, rule: BlockingRule, max_block_size: int) -> tuple[pl.DataFrame, int, int]:
+    """Pairs (row indices into `prepared`) of one rule, and the number of blocks / records skipped as too large.
+
+    ID-typo rules only pair a suspect ID with another ID (two checked IDs one slip apart cannot both be
+    valid), so only blocks holding a suspect are expanded: a region+sequence block of a whole county
+    would otherwise pair everyone born with the same sequence number."""
+    keyed = (
+        prepared.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), rule.key.alias("key"),
+                        (rule.suspects if rule.suspects is not None else pl.lit(True)).alias("suspect"))
+        .filter(pl.col("key").is_not_null())
+        .with_columns(pl.len().over("key").alias("size"), pl.col("suspect").any().over("key").alias("any_suspect"))
+        .filter(pl.col("any_suspect"))
+    )
+    too_big = keyed.filter(pl.col("size") > max_block_size)
+    keyed = keyed.filter((pl.col("size") >= 2) & (pl.col("size") <= max_block_size)).sort("key", "row")
+    key_codes = keyed["key"].rank("dense").to_numpy()
+    left, right = _pairs_within_blocks(key_codes, keyed["row"].to_numpy())
+    if rule.suspects is not None and len(left):
+        suspect = keyed.select("row", "suspect")
+        flag = np.zeros(prepared.height, dtype=bool)
+        flag[suspect["row"].to_numpy()] = suspect["suspect"].to_numpy()
+        keep = flag[left] | flag[right]
+        left, right = left[keep], right[keep]
+    pairs = pl.DataFrame({"row_l": left, "row_r": right}, schema={"row_l": pl.Int64, "row_r": pl.Int64})
+    return pairs, too_big["key"].n_unique(), too_big.height
+
+
+def candidate_pairs(prepared: pl.DataFrame, max_block_size: int) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Deduplicated candidate pairs (record_id_l < record_id_r, `rules` = bit mask of the rules that
+    found the pair, in BLOCKING_RULES order) and counts per rule."""
+    stats: dict[str, int] = {}
+    valid = prepared["id18"].is_not_null().to_numpy()
+    id_any = prepared["id_any"]
+    frames = []
+    for bit, rule in enumerate(BLOCKING_RULES):
+        pairs, capped_blocks, capped_records = _rule_pairs(prepared, rule, max_block_size)
+        l_idx, r_idx = pairs["row_l"].to_numpy(), pairs["row_r"].to_numpy()
+        both_valid = valid[l_idx] & valid[r_idx]
+        if rule.name == "id_exact":
+            keep = np.ones(len(l_idx), dtype=bool)
+        elif rule.id_rule:
+            keep = (id_any.gather(l_idx) != id_any.gather(r_idx)).fill_null(True).to_numpy()
+        else:
+            keep = ~both_valid
+        pairs = pairs.filter(pl.Series(keep))
+        stats[f"pairs_{rule.name}"] = pairs.height
+        if capped_blocks:
+            stats[f"capped_blocks_{rule.name}"] = capped_blocks
+            stats[f"capped_records_{rule.name}"] = capped_records
+        frames.append(pairs.with_columns(pl.lit(1 << bit, dtype=pl.Int64).alias("rules")))
+    ids = prepared["record_id"]
+    allpairs = (
+        pl.concat(frames)
+        .group_by("row_l", "row_r")
+        .agg(pl.col("rules").sum())
+        .sort("row_l", "row_r")
+    )
+    out = allpairs.select(
+        ids.gather(allpairs["row_l"]).alias("record_id_l"),
+        ids.gather(allpairs["row_r"]).alias("record_id_r"),
+        "rules",
+    ) if allpairs.height else pl.DataFrame(schema={"record_id_l": pl.Int64, "record_id_r": pl.Int64, "rules": pl.Int64})
+    stats["candidate_pairs"] = out.height
+    stats["capped_blocks"] = sum(v for k, v in stats.items() if k.startswith("capped_blocks_"))
+    return out, stats

@@ -1,0 +1,150 @@
+"""Clusters of records that are one person: connected components of the links, with a guard.
+
+Guard: a cluster never holds two different valid IDs unless an `id_typo` link between those two IDs
+explains them, and never holds a cannot-link pair (two members of one household roll or one case file
+that are different people). A component that would (a record without an ID linked probabilistically to
+two people with different IDs, a chain through a namesake in the same household) is rebuilt greedily:
+links are taken strongest first (id_exact, then id_typo, then probabilistic by match weight, ties by
+record ids) and a link that would break the guard is cut. Deduplication within a source falls out of
+the same clustering.
+
+person_id is "P" + the first 16 hex characters of the SHA-256 of the cluster's smallest record_key:
+deterministic, and stable across runs for as long as that row stays in its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+
+__all__ = ["cluster_records", "person_id_for"]
+
+_METHOD_RANK = {"id_exact": 0, "id_typo": 1, "probabilistic": 2}
+
+
+def person_id_for(record_key: str) -> str:
+    """The person id of a cluster whose smallest record_key is `record_key`."""
+    return "P" + hashlib.sha256(record_key.encode("utf-8")).hexdigest()[:16]
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component label (smallest member row) per row, by min-label propagation with pointer jumping."""
+    label = np.arange(n)
+    if len(a) == 0:
+        return label
+    while True:
+        low = np.minimum(label[a], label[b])
+        new = label.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        while True:  # pointer jumping: follow labels to their own labels
+            jumped = new[new]
+            if np.array_equal(jumped, new):
+                break
+            new = jumped
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
+def _find(parent: dict[int, int], x: int) -> int:
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        parent[x], x = root, parent[x]
+    return root
+
+
+def _id_classes(id18: pl.Series, typo_pairs: list[tuple[str, str]]) -> np.ndarray:
+    """Per row, an integer class of its valid ID (-1 for none); IDs joined by an id_typo link share a class."""
+    codes = id18.rank("dense").fill_null(0).cast(pl.Int64).to_numpy() - 1
+    if not typo_pairs:
+        return codes
+    values = {v: int(c) for v, c in zip(id18.to_list(), codes) if v is not None}
+    parent = {c: c for c in set(values.values())}
+    for x, y in typo_pairs:
+        rx, ry = _find(parent, values[x]), _find(parent, values[y])
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    return np.array([_find(parent, int(c)) if c >= 0 else -1 for c in codes], dtype=np.int64)
+
+
+def _greedy(rows: np.ndarray, a: np.ndarray, b: np.ndarray, order: np.ndarray, id_class: np.ndarray,
+            apart: dict[int, set[int]]) -> np.ndarray:
+    """Indices (into a/b) of the links cut so that no cluster holds two ID classes or a cannot-link
+    pair (`apart`: row → rows it must stay apart from); links taken in `order`."""
+    parent = {int(r): int(r) for r in rows}
+    cls = {int(r): int(id_class[r]) for r in rows}
+    avoid = {int(r): set(apart.get(int(r), ())) for r in rows}
+    cut = []
+    for k in order:
+        ra, rb = _find(parent, int(a[k])), _find(parent, int(b[k]))
+        if ra == rb:
+            continue
+        ca, cb = cls[ra], cls[rb]
+        if (ca >= 0 and cb >= 0 and ca != cb) or any(
+                x in parent and _find(parent, x) == rb for x in avoid[ra]):
+            cut.append(k)
+            continue
+        root, child = min(ra, rb), max(ra, rb)
+        parent[child] = root
+        cls[root] = max(ca, cb)
+        avoid[root] = avoid[ra] | avoid[rb]
+    return np.array(cut, dtype=np.int64)
+
+
+def cluster_records(prepared: pl.DataFrame, links: pl.DataFrame,
+                    cannot_link: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(clusters: record_id → person_id for every record, links cut by the guard)."""
+    n = prepared.height
+    ids = prepared["record_id"].to_numpy()
+    a = np.searchsorted(ids, links["record_id_l"].to_numpy())
+    b = np.searchsorted(ids, links["record_id_r"].to_numpy())
+    id18 = prepared["id18"]
+    typo_links = links.filter(pl.col("method") == "id_typo")
+    ta, tb = np.searchsorted(ids, typo_links["record_id_l"].to_numpy()), np.searchsorted(ids, typo_links["record_id_r"].to_numpy())
+    typo_pairs = [(x, y) for x, y in zip(id18.gather(ta).to_list(), id18.gather(tb).to_list())
+                  if x is not None and y is not None and x != y]
+    id_class = _id_classes(id18, typo_pairs)
+
+    label = _components(n, a, b)
+    bad_labels = (
+        pl.DataFrame({"label": label, "cls": id_class})
+        .filter(pl.col("cls") >= 0)
+        .group_by("label").agg(pl.col("cls").n_unique().alias("n_ids"))
+        .filter(pl.col("n_ids") > 1)
+    )["label"].to_numpy()
+    apart: dict[int, set[int]] = {}
+    if cannot_link is not None and cannot_link.height:
+        ca = np.searchsorted(ids, cannot_link["record_id_l"].to_numpy())
+        cb = np.searchsorted(ids, cannot_link["record_id_r"].to_numpy())
+        inside = label[ca] == label[cb]
+        bad_labels = np.union1d(bad_labels, label[ca[inside]])
+        for x, y in zip(ca[inside].tolist(), cb[inside].tolist()):
+            apart.setdefault(x, set()).add(y)
+            apart.setdefault(y, set()).add(x)
+    keep = np.ones(len(a), dtype=bool)
+    if len(bad_labels):
+        bad = np.isin(label[a], bad_labels)
+        idx = np.flatnonzero(bad)
+        rank = links["method"].replace_strict(_METHOD_RANK, return_dtype=pl.Int64).to_numpy()[idx]
+        weight = links["match_weight"].to_numpy()[idx]
+        order = idx[np.lexsort((b[idx], a[idx], -weight, rank))]
+        rows = np.unique(np.concatenate([a[idx], b[idx]]))
+        cut = _greedy(rows, a, b, order, id_class, apart)
+        keep[cut] = False
+        label = _components(n, a[keep], b[keep])
+
+    keys = prepared.select(pl.coalesce("record_key", pl.col("record_id").cast(pl.String)))["record_key"]
+    clusters = pl.DataFrame({"record_id": ids, "label": label, "record_key": keys})
+    smallest = clusters.group_by("label").agg(pl.col("record_key").min().alias("min_key"))
+    smallest = smallest.with_columns(
+        pl.col("min_key").map_elements(person_id_for, return_dtype=pl.String).alias("person_id")
+    )
+    clusters = clusters.join(smallest.select("label", "person_id"), on="label", how="left").select(
+        "record_id", "person_id"
+    ).sort("record_id")
+    return clusters, links.filter(pl.Series(~keep))
