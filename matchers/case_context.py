@@ -30,48 +30,57 @@ def _case_key(text: object) -> str | None:
 
 
 def case_context_links(records: pl.DataFrame, victim_facts: pl.DataFrame, enforcement_facts: pl.DataFrame) -> pl.DataFrame:
-    """Applicant ↔ victim-file record pairs supported by the case (method 'case_context')."""
+    """Applicant ↔ case-party record pairs supported by the case (method 'case_context').
+
+    Parties of a case are victim-file rows (victim or relative; the other party is the defendant) and
+    other 终本 rows (the other party is the respondent). The other parties are compared by pinyin, so a
+    homophone slip in the defendant's name (李明华 / 李明骅) does not hide the case.
+    """
     schema = {"record_id_l": pl.Int64, "record_id_r": pl.Int64, "method": pl.String,
               "match_weight": pl.Float64, "match_probability": pl.Float64, "evidence_zh": pl.String}
-    if victim_facts.height == 0 or enforcement_facts.height == 0:
+    if enforcement_facts.height == 0:
         return pl.DataFrame(schema=schema)
-    rec = records.select("record_id", "name", "id18").to_dicts()
-    by_id = {r["record_id"]: r for r in rec}
-    by_defendant: dict[str, list[dict]] = {}
-    by_case: dict[str, list[dict]] = {}
+    by_id = {r["record_id"]: r for r in records.select("record_id", "name", "id18").to_dicts()}
+    parties: dict[str, list[tuple[int, str]]] = {}
+    by_case: dict[str, list[int]] = {}
     for v in victim_facts.iter_rows(named=True):
-        defendant = parse_name(v["defendant_name"]).name if v["defendant_name"] else None
-        if defendant:
-            by_defendant.setdefault(defendant, []).append(v)
-        key = _case_key(v["case_no"])
+        key = parse_name(v["defendant_name"]).pinyin if v["defendant_name"] else None
         if key:
-            by_case.setdefault(key, []).append(v)
+            parties.setdefault(key, []).append((v["record_id"], "被执行人即本案被告人"))
+        case = _case_key(v["case_no"])
+        if case:
+            by_case.setdefault(case, []).append(v["record_id"])
+    for e in enforcement_facts.iter_rows(named=True):
+        key = parse_name(e["respondent_name"]).pinyin if e["respondent_name"] else None
+        if key and e["record_id"] is not None:
+            parties.setdefault(key, []).append((e["record_id"], "同一被执行人的终本案件"))
     pairs: list[tuple[int, int, str]] = []
     for e in enforcement_facts.iter_rows(named=True):
         rid = e["record_id"]
         if rid is None:
             continue
-        applicant = by_id[rid]
-        respondent = parse_name(e["respondent_name"]).name if e["respondent_name"] else None
         candidates: dict[int, str] = {}
-        for v in by_defendant.get(respondent or "", []):
-            candidates[v["record_id"]] = "被执行人与被告人同名"
-        for v in by_case.get(_case_key(e["origin_case_no"]) or "", []):
-            candidates[v["record_id"]] = "执行依据为本案"
+        key = parse_name(e["respondent_name"]).pinyin if e["respondent_name"] else None
+        for other, why in parties.get(key or "", []):
+            candidates.setdefault(other, why)
+        for other in by_case.get(_case_key(e["origin_case_no"]) or "", []):
+            candidates[other] = "执行依据为本案"
+        candidates.pop(rid, None)
+        applicant = by_id[rid]
         a_name = parse_name(applicant["name"])
-        for vid, why in candidates.items():
-            victim = by_id[vid]
-            if applicant["id18"] and victim["id18"] and applicant["id18"] != victim["id18"]:
+        for other, why in candidates.items():
+            party = by_id[other]
+            if applicant["id18"] and party["id18"] and applicant["id18"] != party["id18"]:
                 continue
-            agreement = compare_names(a_name, parse_name(victim["name"]))
+            agreement = compare_names(a_name, parse_name(party["name"]))
             if agreement not in _ACCEPTED:
                 continue
             name_zh = "姓名一致" if agreement is NameAgreement.EXACT else "姓名同音"
-            pairs.append((min(rid, vid), max(rid, vid), f"{name_zh}、{why}（终本申请执行人即本案当事人）"))
+            pairs.append((min(rid, other), max(rid, other), f"{name_zh}、{why}（终本申请执行人即同一案件当事人）"))
     if not pairs:
         return pl.DataFrame(schema=schema)
     frame = pl.DataFrame(pairs, schema=["record_id_l", "record_id_r", "evidence_zh"], orient="row")
-    return frame.unique(["record_id_l", "record_id_r"]).with_columns(
+    return frame.unique(["record_id_l", "record_id_r"], keep="first").with_columns(
         pl.lit("case_context").alias("method"), pl.lit(20.0).alias("match_weight"),
         pl.lit(0.999).alias("match_probability"),
     ).select(list(schema)).sort(["record_id_l", "record_id_r"])

@@ -118,7 +118,8 @@ def _person_rows(frame: pl.DataFrame, source: str, roles: list[str], names: list
                  extra_ids: list[Any] | None = None, birth: list[Any] | None = None,
                  gender: list[Any] | None = None, phone: list[Any] | None = None,
                  address: list[Any] | None = None, household: list[Any] | None = None,
-                 relation: list[Any] | None = None) -> dict[str, list[Any]]:
+                 relation: list[Any] | None = None, case_no: list[Any] | None = None,
+                 counterpart: list[Any] | None = None) -> dict[str, list[Any]]:
     n = frame.height
     parsed_names = _name(names)
     parsed_ids = _mapper(parse_id)(ids)
@@ -131,7 +132,8 @@ def _person_rows(frame: pl.DataFrame, source: str, roles: list[str], names: list
     sha = _col(frame, "file_sha256")
     rows = _col(frame, "row_number")
     out: dict[str, list[Any]] = {c: [] for c in PERSON_RECORD_COLUMNS if c != "record_id"}
-    out["relation"] = []
+    out["case_no"] = [case_number(c) if c is not None else None for c in case_no] if case_no else [None] * n
+    out["counterpart_name"] = counterpart if counterpart is not None else [None] * n
     for i in range(n):
         pid, pn = parsed_ids[i], parsed_names[i]
         out["record_key"].append(f"{source}|{sha[i][:12]}|{rows[i]}|{roles[i]}")
@@ -181,7 +183,8 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
                  for r, rel in zip(_col(v, "person_role"), _col(v, "relation"))]
         parts.append(_person_rows(v, "victims", roles, _col(v, "name"), _col(v, "id_number"),
                                   birth=_col(v, "birth_date"), gender=_col(v, "gender"), phone=_col(v, "phone"),
-                                  address=_col(v, "address"), relation=_col(v, "relation")))
+                                  address=_col(v, "address"), relation=_col(v, "relation"),
+                                  case_no=_col(v, "case_no"), counterpart=_col(v, "defendant_name")))
         facts_raw["victim_facts"] = {
             "case_no": [case_number(c) for c in _col(v, "case_no")], "charge": _col(v, "charge"),
             "injury": [str(parse_injury(x)) for x in _col(v, "injury")],
@@ -225,7 +228,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
         ep = e.filter(pl.Series(person_mask))
         if ep.height:
             parts.append(_person_rows(ep, "enforcement", ["applicant"] * ep.height, _col(ep, "applicant_name"),
-                                      _col(ep, "applicant_id_number")))
+                                      _col(ep, "applicant_id_number"), counterpart=_col(ep, "respondent_name")))
         ordered, paid, unpaid = (_amount(_col(e, c)) for c in ("amount_ordered", "amount_paid", "amount_unpaid"))
         unpaid = [u if u is not None else (o - (p or 0.0) if o is not None else None) for o, p, u in zip(ordered, paid, unpaid)]
         enforcement_frame = {
@@ -284,6 +287,7 @@ _RECORD_SCHEMA: dict[str, Any] = {
     "surname": pl.String, "name_pinyin": pl.String, "id_raw": pl.String, "id18": pl.String,
     "id_candidate": pl.String, "id_status": pl.String, "birth_date": pl.Date, "sex": pl.String, "region": pl.String,
     "phone": pl.String, "address": pl.String, "household_key": pl.String, "relation": pl.String,
+    "case_no": pl.String, "counterpart_name": pl.String,
 }
 
 
@@ -313,7 +317,6 @@ def _facts_frames(records: pl.DataFrame, raw: dict[str, dict[str, list[Any]]],
 
 def _store(con: duckdb.DuckDBPyConnection, records: pl.DataFrame, facts: dict[str, pl.DataFrame]) -> None:
     comments = {name: comment for name, (_, comment) in PERSON_RECORD_COLUMNS.items()}
-    comments["relation"] = "关系原文 (与户主关系 / 与被害人关系)"
     replace_table(con, "person_records", records, table_comment="人员记录: one row per mention of a person in a source row",
                   column_comments=comments)
     for table, (comment, column_comments) in FACT_TABLES.items():

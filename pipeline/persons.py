@@ -12,7 +12,7 @@ from pipeline.store import replace_table
 __all__ = ["persons_frame", "store_resolution", "LINK_COMMENTS"]
 
 _FIELDS_ZH = {"name": "姓名", "id": "身份证号", "birth_date": "出生日期", "sex": "性别", "region": "地区",
-              "phone": "电话", "address": "住址"}
+              "phone": "电话", "address": "住址", "counterpart": "对方当事人 (被告人/被执行人)"}
 
 LINK_COMMENTS: dict[str, str] = {
     "record_id_l": "左记录号 (person_records.record_id, the smaller)",
@@ -72,4 +72,5 @@ def store_resolution(con: duckdb.DuckDBPyConnection, resolution: Any, persons: p
     households = getattr(resolution, "households", None)
     if households is not None:
         replace_table(con, "households", households, table_comment="家庭关系: household members known from the rolls and case files",
-                      column_comments={"person_id": "人员号", "household_person_id": "家庭成员人员号", "relation": "关系"})
+                      column_comments={"person_id": "人员号", "household_person_id": "家庭成员人员号", "relation": "关系",
+                                       "basis": "依据: the roll or case file the relation comes from"})

@@ -30,4 +30,7 @@ PERSON_RECORD_COLUMNS: dict[str, tuple[str, str]] = {
     "phone": ("VARCHAR", "电话 (digits only; mobile as 11 digits)"),
     "address": ("VARCHAR", "规范住址"),
     "household_key": ("VARCHAR", "户键: subsistence household id (source-scoped), else NULL"),
+    "relation": ("VARCHAR", "关系原文 (与户主关系 / 与被害人关系)"),
+    "case_no": ("VARCHAR", "案号 (victims rows; NFKC, no spaces)"),
+    "counterpart_name": ("VARCHAR", "案件对方当事人: 被告人 (victims rows) / 被执行人 (终本 rows), as written"),
 }
