@@ -234,6 +234,7 @@ def evaluate(
     data: Annotated[Optional[Path], typer.Option("--data", help="Generated data folder (reused when it exists).")] = None,
     work: Annotated[Path, typer.Option("--work", help="Scratch work folder (replaced).")] = Path("eval-work"),
     splink: Annotated[bool, typer.Option("--splink/--no-splink", help="Also run Splink on the same records.")] = True,
+    splink_tuned: Annotated[bool, typer.Option("--splink-tuned", help="Also run Splink tuned for Chinese IDs.")] = False,
     show: Annotated[int, typer.Option("--show", help="False links to list at most.")] = 50,
 ) -> None:
     """Measure person resolution against generated ground truth (precision, recall, F1 per source pair)."""
@@ -241,7 +242,7 @@ def evaluate(
 
     data_dir = data or Path("eval-data") / f"p{persons}-s{seed}"
     with err.status(f"evaluating on {persons:,} persons (seed {seed}) …"):
-        report = run_evaluation(persons, seed, data_dir, work, splink=splink)
+        report = run_evaluation(persons, seed, data_dir, work, splink=splink, splink_tuned=splink_tuned)
     _print_eval(report, show)
 
 
@@ -262,6 +263,11 @@ def _print_eval(report: Any, show: int) -> None:
     table.add_row("[bold]all pairs", str(o["tp"] + o["fn"]), f"{o['precision']:.4f}", f"{o['recall']:.4f}", f"{o['f1']:.4f}",
                   str(o["fp"]), *([f"{s['precision']:.4f}", f"{s['recall']:.4f}", f"{s['f1']:.4f}", str(s["fp"])] if s else ["–"] * 4))
     out.print(table)
+    if report.splink_tuned is not None:
+        t = report.splink_tuned.overall
+        out.print(f"splink tuned (valid-ID-aware ID levels, + name×phone and name×address blocking): "
+                  f"P {t['precision']:.4f}  R {t['recall']:.4f}  F1 {t['f1']:.4f}  FP {t['fp']}  "
+                  f"same-name FP {t['same_name_false_pairs']}  {report.splink_tuned_seconds:.1f} s")
     out.print(f"same-name false pairs: ours {o['same_name_false_pairs']}"
               + (f", splink {s['same_name_false_pairs']}" if s else ""))
     out.print(f"links joining two different valid IDs without the typo rule: {report.id_conflicts}")

@@ -128,9 +128,12 @@ class EvalReport:
     splink: PairMetrics | None = None
     splink_seconds: float | None = None
     splink_error: str | None = None
+    splink_tuned: PairMetrics | None = None
+    splink_tuned_seconds: float | None = None
 
 
-def run_evaluation(persons: int, seed: int, data_dir: Path, work_dir: Path, *, splink: bool = True) -> EvalReport:
+def run_evaluation(persons: int, seed: int, data_dir: Path, work_dir: Path, *, splink: bool = True,
+                   splink_tuned: bool = False) -> EvalReport:
     """Generate (or reuse) a county with ground truth, resolve it, and measure us (and Splink) against it."""
     import shutil
     import time
@@ -186,6 +189,10 @@ def run_evaluation(persons: int, seed: int, data_dir: Path, work_dir: Path, *, s
             result = run_splink(records, threshold=0.9, seed=seed)
             report.splink = pair_metrics(with_truth, result.clusters)
             report.splink_seconds = result.seconds
+            if splink_tuned:
+                tuned = run_splink(records, threshold=0.9, seed=seed, tuned=True)
+                report.splink_tuned = pair_metrics(with_truth, tuned.clusters)
+                report.splink_tuned_seconds = tuned.seconds
         except ImportError as exc:
             report.splink_error = str(exc)
     return report
