@@ -190,36 +190,48 @@ _ID_COLUMNS = {
 }
 
 
-def _clean_ids_in_polars(raw: pl.Expr) -> dict[str, pl.Expr]:
-    """parse_id's result columns for already-clean 18-character strings, as polars expressions."""
-    first17 = raw.str.slice(0, 17).str.to_integer(base=13)  # 13**17 < 2**63: fits in Int64
-    check = (first17 % 11 * 2 % 11).replace_strict(dict(enumerate(_CHECK)), return_dtype=pl.String)
-    born = raw.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
-    good_date = born.is_between(dt.date(1900, 1, 1), dt.date.today()).fill_null(False)
-    valid = good_date & (check == raw.str.slice(17, 1))
-    status = pl.when(~good_date).then(pl.lit(str(IdStatus.BAD_DATE)))
-    status = status.when(~valid).then(pl.lit(str(IdStatus.BAD_CHECK))).otherwise(pl.lit(str(IdStatus.VALID)))
-    odd = raw.str.slice(16, 1).is_in(list("13579"))
-    return {
-        "id18": pl.when(valid).then(raw),
-        "candidate": pl.when(~valid).then(raw),
+def _with_clean_ids_checked(frame: pl.DataFrame) -> pl.DataFrame:
+    """Overwrite parse_id's columns in polars where `_clean` (an already-clean 18-character `_key`) is set."""
+    key = pl.col("_key")
+    first17 = key.str.slice(0, 17).str.to_integer(base=13)  # 13**17 < 2**63: fits in Int64
+    checked = frame.with_columns(
+        _born=pl.when("_clean").then(key.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)),
+        _check=pl.when("_clean").then(
+            (first17 % 11 * 2 % 11).replace_strict(dict(enumerate(_CHECK)), return_dtype=pl.String)
+        ),
+    ).with_columns(
+        _good_date=pl.col("_born").is_between(dt.date(1900, 1, 1), dt.date.today()).fill_null(False),
+    ).with_columns(
+        _valid=pl.col("_good_date") & (pl.col("_check") == key.str.slice(17, 1)).fill_null(False),
+    )
+    valid, clean = pl.col("_valid"), pl.col("_clean")
+    status = (
+        pl.when(valid).then(pl.lit(str(IdStatus.VALID)))
+        .when(~pl.col("_good_date")).then(pl.lit(str(IdStatus.BAD_DATE)))
+        .otherwise(pl.lit(str(IdStatus.BAD_CHECK)))
+    )
+    sex = pl.when(key.str.slice(16, 1).is_in(list("13579"))).then(pl.lit("M")).otherwise(pl.lit("F"))
+    fast = {
+        "id18": pl.when(valid).then(key),
+        "candidate": pl.when(~valid).then(key),
         "status": status,
-        "birth_date": pl.when(valid).then(born),
-        "sex": pl.when(valid).then(pl.when(odd).then(pl.lit("M")).otherwise(pl.lit("F"))),
-        "region": pl.when(valid).then(raw.str.slice(0, 6)),
+        "birth_date": pl.when(valid).then(pl.col("_born")),
+        "sex": pl.when(valid).then(sex),
+        "region": pl.when(valid).then(key.str.slice(0, 6)),
     }
+    return checked.select(pl.when(clean).then(fast[c]).otherwise(pl.col(c)).alias(c) for c in _ID_COLUMNS)
 
 
 def parse_ids(values: pl.Series) -> pl.DataFrame:
     """parse_id over a column, one row per input row in order: clean strings checked in polars, the rest via parse_id."""
     if values.dtype == pl.String or values.dtype.is_integer():
         keys = values.cast(pl.String)
-        clean = pl.col("_key").str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
-        rest = keys.filter(~keys.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False))
+        clean = keys.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
+        rest = keys.filter(~clean)
     else:  # floats and objects: parse_id itself judges what a float has lost
         rest = values
         keys = pl.Series([None if v is None else str(v) for v in values.to_list()], dtype=pl.String)
-        clean = pl.lit(False)
+        clean = pl.Series([False] * len(values), dtype=pl.Boolean)
     distinct = rest.unique(maintain_order=True).to_list()
     parsed = [parse_id(v) for v in distinct]
     lookup = pl.DataFrame(
@@ -230,9 +242,9 @@ def parse_ids(values: pl.Series) -> pl.DataFrame:
         },
         schema={"_key": pl.String, **_ID_COLUMNS},
     )
-    joined = pl.DataFrame({"_key": keys}).join(lookup, on="_key", how="left", maintain_order="left", nulls_equal=True)
-    fast = _clean_ids_in_polars(pl.col("_key"))
-    return joined.select(pl.when(clean).then(fast[c]).otherwise(pl.col(c)).alias(c) for c in _ID_COLUMNS)
+    frame = pl.DataFrame({"_key": keys, "_clean": clean})
+    joined = frame.join(lookup, on="_key", how="left", maintain_order="left", nulls_equal=True)
+    return _with_clean_ids_checked(joined)
 
 
 def id_typo_relation(a: str, b: str) -> Literal["one_substitution", "adjacent_transposition"] | None:

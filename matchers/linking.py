@@ -8,7 +8,7 @@
 
 Steps: blocking (matchers.blocking) → comparison levels (matchers.comparison) → Fellegi–Sunter
 weights with m/u estimated from the data (matchers.weights) → the link rules below → clusters with
-an ID guard (matchers.clustering) → households (matchers.households).
+a guard (matchers.clustering) → households (matchers.households).
 
 Link rules (hard rules first; the weights decide only what the rules leave open):
 1. Two valid IDs agree → link ('id_exact') — unless the names are not one slip apart (not exact,
@@ -83,7 +83,7 @@ class Resolution:
     households: pl.DataFrame
     stats: dict[str, int]
     cut_links: pl.DataFrame = field(default_factory=pl.DataFrame)
-    """Links made by the rules but cut by the cluster ID guard (same columns as links)."""
+    """Links made by the rules but cut by the cluster guard (same columns as links)."""
     model: FSModel | None = field(default=None, repr=False)
 
 
@@ -213,7 +213,8 @@ def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None) 
     households = household_relations(records, clusters)
     for method in ("id_exact", "id_typo", "probabilistic"):
         stats[f"links_{method}"] = int((links["method"] == method).sum())
-    stats.update(links=links.height, links_cut_by_guard=cut.height, cannot_link_pairs=cannot_link.height, clusters=clusters["person_id"].n_unique(),
+    stats.update(links=links.height, links_cut_by_guard=cut.height, cannot_link_pairs=cannot_link.height,
+                 clusters=clusters["person_id"].n_unique(),
                  household_relations=households.height)
     if model is not None:
         model.tf = {}  # value frequencies hold names and phones: not kept beyond the run

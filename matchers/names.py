@@ -131,16 +131,20 @@ def _split(name: str) -> tuple[str | None, str | None]:
     return name[0], name[1:]
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
+def _syllables(text: str) -> str:
+    """Toneless lower-case pinyin of text, letters and digits only (cached: given names repeat a lot)."""
+    joined = "".join(lazy_pinyin(text, style=Style.NORMAL)).lower()
+    return "".join(ch for ch in joined if ch.isalnum())
+
+
 def _pinyin(name: str, surname: str | None, given: str | None) -> str:
     """Toneless lower-case pinyin without spaces or dots, with the surname reading applied."""
     if name.isascii():
         return "".join(ch for ch in name if ch.isalnum())
     if surname is not None and given is not None:
-        head = SURNAME_PINYIN.get(surname) or "".join(lazy_pinyin(surname, style=Style.NORMAL))
-        syllables = [head, *lazy_pinyin(given, style=Style.NORMAL)]
-    else:
-        syllables = lazy_pinyin(name, style=Style.NORMAL)
-    return "".join(ch for ch in "".join(syllables).lower() if ch.isalnum())
+        return (SURNAME_PINYIN.get(surname) or _syllables(surname)) + _syllables(given)
+    return _syllables(name)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
