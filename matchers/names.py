@@ -53,6 +53,7 @@ COMPOUND_SURNAMES: frozenset[str] = frozenset(
 _MIDDLE_DOT = "\u00b7"
 # Separators written for the middle dot of minority names (after NFKC).
 _DOT_VARIANTS = re.compile(r"[\u00b7\u2022\u2027\u30fb\uff65\u2219\u22c5\u0387\u16eb\u2e31\u2010\u2011\u2012\u2013\u2014\u2015\u25cf\u00b8.\-。]+")
+_LOST_DOT = re.compile(r"(?<=[\u4e00-\u9fff])[?？\ufffd]+(?=[\u4e00-\u9fff])")
 _BRACKETED = re.compile(r"[(\[【〔《{]([^)\]】〕》}]*)[)\]】〕》}]")
 _UNCLOSED = re.compile(r"[(\[【〔《{]([^)\]】〕》}]*)$")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
@@ -158,7 +159,9 @@ def _parse_text(raw: str) -> NameParse:
         name = " ".join(text.split()).casefold()
     else:
         name = _simplified("".join(text.split()))
-        name = _DOT_VARIANTS.sub(_MIDDLE_DOT, name).strip(_MIDDLE_DOT)
+        name = _DOT_VARIANTS.sub(_MIDDLE_DOT, name)
+        # a middle dot that did not survive a GBK export arrives as '?' between two characters
+        name = _LOST_DOT.sub(_MIDDLE_DOT, name).strip(_MIDDLE_DOT)
     if not name or is_null_token(name):
         return NameParse(raw, None, note)
     surname, given = _split(name)

@@ -264,3 +264,9 @@ def test_transposed_means_two_characters_swapped() -> None:
     assert agree("欧阳晓明", "欧阳明晓") is NameAgreement.TRANSPOSED
     assert agree("王晓明亮", "王明亮晓") is NameAgreement.DIFFERENT  # rotated, not swapped
     assert agree("晓王明", "王晓明") is NameAgreement.DIFFERENT  # surname involved
+
+
+def test_a_middle_dot_lost_in_a_gbk_export_is_restored():
+    lost = parse_name("努尔买买提?阿不都拉")
+    assert lost.name == "努尔买买提·阿不都拉"
+    assert compare_names(lost, parse_name("努尔买买提·阿不都拉")) is NameAgreement.EXACT
