@@ -165,11 +165,15 @@ def leads(
     config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
     top: Annotated[int, typer.Option("--top", "-n", help="How many leads to show.")] = 20,
     run_id: Annotated[Optional[str], typer.Option("--run", help="A run id (default: the latest succeeded run).")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only assigned leads past the working-day deadline.")] = False,
 ) -> None:
-    """Show the top leads of a run in the terminal (masked IDs)."""
+    """Show the top leads of a run in the terminal (masked IDs), or the overdue ones."""
     from pipeline.run import leads_frame
     from schemas.config import load_config
 
+    if overdue:
+        _print_overdue(config)
+        return
     try:
         frame = leads_frame(load_config(config), run_id)
     except AidLeadsError as exc:
@@ -185,6 +189,85 @@ def leads(
         table.add_row(*[str(row[c]) for c in ("rank", "tier", "score", "change", "lead_id", "subject_name",
                                              "id_masked", "case_no", "reasons")])
     out.print(table)
+
+
+def _print_overdue(config_file: Path) -> None:
+    from pipeline.lifecycle import overdue_leads
+    from pipeline.store import open_database
+    from schemas.config import load_config
+
+    try:
+        cfg = load_config(config_file)
+        con = open_database(cfg.database_path, read_only=True)
+    except AidLeadsError as exc:
+        _fail(exc)
+    try:
+        rows = overdue_leads(con, cfg.lifecycle.deadline_working_days)
+    finally:
+        con.close()
+    if not rows:
+        out.print(f"no lead is past the {cfg.lifecycle.deadline_working_days}-working-day deadline")
+        return
+    table = Table(title=f"超期线索 (> {cfg.lifecycle.deadline_working_days} 个工作日)")
+    for label in ("线索编号", "级", "状态", "承办人", "分派日期", "已用工作日", "对象", "案号"):
+        table.add_column(label)
+    for r in rows:
+        table.add_row(r["lead_id"], r["tier"], r["status"], r["by"] or "", str(r["assigned"]), str(r["working_days"]),
+                      r["subject_name"] or "", r["case_no"])
+    out.print(table)
+
+
+lead_app = typer.Typer(help="Record what happened to a lead (status, outcome import).", no_args_is_help=True)
+app.add_typer(lead_app, name="lead")
+
+
+@lead_app.command("set")
+def lead_set(
+    lead_id: Annotated[str, typer.Argument(help="The lead id (线索编号).")],
+    status: Annotated[str, typer.Option("--status", "-s", help="assigned / verifying / aided / not_eligible / referred / closed (or the Chinese label).")],
+    by: Annotated[Optional[str], typer.Option("--by", help="Who (承办人).")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", help="A note (处理备注).")] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Set a lead's status."""
+    from pipeline.lifecycle import STATUS_ZH, set_status
+    from pipeline.store import open_database
+    from schemas.config import load_config
+
+    try:
+        con = open_database(load_config(config).database_path)
+        try:
+            set_status(con, lead_id, status, by=by, note=note)
+            now = con.execute("SELECT status FROM leads WHERE lead_id = ?", [lead_id]).fetchall()[0][0]
+        finally:
+            con.close()
+    except AidLeadsError as exc:
+        _fail(exc)
+    out.print(f"{lead_id}: {STATUS_ZH[now]} ({now})")
+
+
+@lead_app.command("import")
+def lead_import(
+    workbook: Annotated[Path, typer.Argument(help="A returned leads.xlsx with the 处理结果 column filled in.")],
+    by: Annotated[Optional[str], typer.Option("--by", help="Who returned it.")] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Apply the outcomes prosecutors wrote into a returned leads.xlsx."""
+    from pipeline.lifecycle import import_outcomes
+    from pipeline.store import open_database
+    from schemas.config import load_config
+
+    try:
+        con = open_database(load_config(config).database_path)
+        try:
+            report = import_outcomes(con, workbook, by=by)
+        finally:
+            con.close()
+    except AidLeadsError as exc:
+        _fail(exc)
+    out.print(f"updated {report.updated} leads, {report.unchanged} already had that status")
+    for problem in report.problems:
+        err.print(f"[yellow]skipped:[/] {problem}", highlight=False)
 
 
 @app.command()

@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipeline.lifecycle import STATUS_ZH
+
 __all__ = ["ExportedFiles", "export_leads", "HEADERS_ZH", "inert"]
 
 HEADERS_ZH: dict[str, str] = {
@@ -24,6 +26,7 @@ HEADERS_ZH: dict[str, str] = {
     "tier": "优先级",
     "score": "评分",
     "change": "本次变化",
+    "change_detail": "变化内容",
     "status": "处理状态",
     "lead_id": "线索编号",
     "subject_name": "救助对象",
@@ -45,9 +48,7 @@ HEADERS_ZH: dict[str, str] = {
     "outcome": "处理结果",
 }
 _CHANGE_ZH = {"new": "新增", "changed": "有变化", "unchanged": "无变化", "reopened": "重新提示"}
-_STATUS_ZH = {"new": "待分派", "assigned": "已分派", "verifying": "核查中", "aided": "已救助",
-              "not_eligible": "不符合条件", "referred": "已移送", "closed": "已办结"}
-_WIDTHS = {"reasons": 60, "evidence": 60, "referrals": 40, "address": 30, "source_rows": 30, "case_no": 24,
+_WIDTHS = {"change_detail": 30, "reasons": 60, "evidence": 60, "referrals": 40, "address": 30, "source_rows": 30, "case_no": 24,
            "aid_estimate": 28, "lead_id": 16, "id_masked": 20, "subject_role": 14, "unit": 18}
 _TIER_COLOURS = {"A": "#F8CBAD", "B": "#FFE699", "C": "#E2EFDA"}
 
@@ -83,7 +84,7 @@ def _table(leads: pl.DataFrame, unmask: bool) -> pl.DataFrame:
         )
     frame = frame.with_columns(
         pl.col("change").replace_strict(_CHANGE_ZH, default=pl.col("change")),
-        pl.col("status").replace_strict(_STATUS_ZH, default=pl.col("status")),
+        pl.col("status").replace_strict(STATUS_ZH, default=pl.col("status")),
         pl.lit("").alias("outcome"),
     )
     return frame.select(list(HEADERS_ZH))

@@ -1,29 +1,63 @@
-"""Lead lifecycle across runs: stable lead ids, new / changed / unchanged flags, closed leads kept quiet."""
+"""Lead lifecycle across runs: stable lead ids, new / changed / unchanged flags, outcomes, deadlines.
+
+A lead's status moves new → assigned → verifying → aided / not eligible / referred → closed, set with
+`aidleads lead set` or by importing a returned leads.xlsx whose 处理结果 column was filled in. Every
+change is kept in `lead_events`. A closed lead is not listed again unless its evidence changes; then
+it is listed as reopened, with what changed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
-__all__ = ["apply_lifecycle", "CLOSED_STATUSES", "STATUSES"]
+from pipeline.errors import AidLeadsError, SourceFormatError
+
+__all__ = [
+    "apply_lifecycle", "set_status", "import_outcomes", "overdue_leads", "working_days_between",
+    "CLOSED_STATUSES", "STATUSES", "STATUS_ZH", "LeadNotFoundError", "ImportReport",
+]
 
 STATUSES = ("new", "assigned", "verifying", "aided", "not_eligible", "referred", "closed")
 CLOSED_STATUSES = frozenset({"aided", "not_eligible", "referred", "closed"})
+STATUS_ZH = {"new": "待分派", "assigned": "已分派", "verifying": "核查中", "aided": "已救助",
+             "not_eligible": "不符合条件", "referred": "已移送", "closed": "已办结"}
+_FROM_ZH = {v: k for k, v in STATUS_ZH.items()} | {"已核实": "verifying", "移送": "referred", "办结": "closed",
+                                                    "救助": "aided", "不符合": "not_eligible"}
 
 _HISTORY_COLUMNS = ["subject_name", "id_masked", "phone", "address", "victim_name", "charge", "injury",
                     "incident_date", "unit", "reasons", "evidence", "source_rows", "referrals", "aid_estimate"]
+
+
+class LeadNotFoundError(AidLeadsError):
+    """No lead has this id."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _change_detail(old: str | None, new: str) -> str:
+    before = set((old or "").split("；")) - {""}
+    after = set(new.split("；")) - {""}
+    added = [r for r in new.split("；") if r and r not in before]
+    gone = [r for r in (old or "").split("；") if r and r not in after]
+    parts = ([f"新增：{'；'.join(added)}"] if added else []) + ([f"不再出现：{'；'.join(gone)}"] if gone else [])
+    return " | ".join(parts)
 
 
 def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id: str) -> dict[str, int]:
     """Merge this run's scored leads into `leads` and write this run's ranked list to `lead_history`.
 
     A closed lead whose evidence did not change is not listed again; one with new evidence is
-    listed as 'reopened'. Returns counts by tier and by change.
+    listed as 'reopened' (and its status goes back to new). Returns counts by tier and by change.
     """
-    known = {row[0]: row[1:] for row in con.execute("SELECT lead_id, fingerprint, status FROM leads").fetchall()}
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    known = {row[0]: row[1:] for row in con.execute("SELECT lead_id, fingerprint, status, reasons FROM leads").fetchall()}
+    now = _now()
     listed: list[dict] = []
     counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
@@ -31,39 +65,141 @@ def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id:
         con.execute("DELETE FROM lead_history WHERE run_id = ?", [run_id])
         for lead in leads.iter_rows(named=True):
             previous = known.get(lead["lead_id"])
+            detail = ""
             if previous is None:
                 change = "new"
                 con.execute(
                     """INSERT INTO leads (lead_id, case_no, subject_person_id, victim_person_id, subject_role,
-                           first_run_id, last_run_id, score, tier, fingerprint, change, status, status_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', 'new', ?)""",
+                           first_run_id, last_run_id, score, tier, fingerprint, change, status, status_at, reasons)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', 'new', ?, ?)""",
                     [lead["lead_id"], lead["case_no"], lead["subject_person_id"], lead["victim_person_id"],
-                     lead["subject_role"], run_id, run_id, lead["score"], lead["tier"], lead["fingerprint"], now])
+                     lead["subject_role"], run_id, run_id, lead["score"], lead["tier"], lead["fingerprint"], now,
+                     lead["reasons"]])
             else:
-                fingerprint, status = previous
+                fingerprint, status, old_reasons = previous
                 if fingerprint == lead["fingerprint"]:
                     if status in CLOSED_STATUSES:
                         continue  # handled, and nothing new: do not raise it again
                     change = "unchanged"
                 else:
                     change = "reopened" if status in CLOSED_STATUSES else "changed"
+                    detail = _change_detail(old_reasons, lead["reasons"])
+                    if change == "reopened":
+                        con.execute("UPDATE leads SET status = 'new', status_at = ?, status_by = NULL WHERE lead_id = ?",
+                                    [now, lead["lead_id"]])
+                        con.execute("INSERT INTO lead_events VALUES (?, ?, 'new', NULL, ?, 'run')",
+                                    [lead["lead_id"], now, f"新证据重新提示（{detail[:200]}）"])
                 con.execute(
                     """UPDATE leads SET last_run_id = ?, score = ?, tier = ?, fingerprint = ?, change = ?,
-                           subject_person_id = ?, victim_person_id = ?, subject_role = ?
+                           subject_person_id = ?, victim_person_id = ?, subject_role = ?, reasons = ?
                        WHERE lead_id = ?""",
                     [run_id, lead["score"], lead["tier"], lead["fingerprint"], change, lead["subject_person_id"],
-                     lead["victim_person_id"], lead["subject_role"], lead["lead_id"]])
-            listed.append({**lead, "change": change})
+                     lead["victim_person_id"], lead["subject_role"], lead["reasons"], lead["lead_id"]])
+            listed.append({**lead, "change": change, "change_detail": detail})
             counts[lead["tier"]] = counts.get(lead["tier"], 0) + 1
             counts[change] = counts.get(change, 0) + 1
         for rank, lead in enumerate(listed, start=1):
             con.execute(
-                f"""INSERT INTO lead_history (run_id, lead_id, rank, score, tier, change, {", ".join(_HISTORY_COLUMNS)})
-                    VALUES (?, ?, ?, ?, ?, ?, {", ".join("?" for _ in _HISTORY_COLUMNS)})""",
-                [run_id, lead["lead_id"], rank, lead["score"], lead["tier"], lead["change"],
+                f"""INSERT INTO lead_history (run_id, lead_id, rank, score, tier, change, change_detail,
+                        {", ".join(_HISTORY_COLUMNS)})
+                    VALUES (?, ?, ?, ?, ?, ?, ?, {", ".join("?" for _ in _HISTORY_COLUMNS)})""",
+                [run_id, lead["lead_id"], rank, lead["score"], lead["tier"], lead["change"], lead["change_detail"],
                  *[lead[c] for c in _HISTORY_COLUMNS]])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return counts
+
+
+def set_status(con: duckdb.DuckDBPyConnection, lead_id: str, status: str, by: str | None = None,
+               note: str | None = None, origin: str = "cli", at: dt.datetime | None = None) -> None:
+    """Move a lead to a status (English code or its Chinese label), recording who and when."""
+    code = status if status in STATUSES else _FROM_ZH.get(status.strip())
+    if code is None:
+        raise AidLeadsError(f"unknown status '{status}'",
+                            hint="use one of " + ", ".join(f"{c} ({STATUS_ZH[c]})" for c in STATUSES))
+    if not con.execute("SELECT count(*) FROM leads WHERE lead_id = ?", [lead_id]).fetchall()[0][0]:
+        raise LeadNotFoundError(f"no lead with id {lead_id}", hint="see `aidleads leads` for lead ids")
+    at = at or _now()
+    con.execute(
+        """UPDATE leads SET status = ?, status_by = ?, status_at = ?, note = coalesce(?, note),
+               assigned_at = CASE WHEN ? IN ('assigned', 'verifying') THEN coalesce(assigned_at, ?) ELSE assigned_at END
+           WHERE lead_id = ?""",
+        [code, by, at, note, code, at, lead_id])
+    con.execute("INSERT INTO lead_events VALUES (?, ?, ?, ?, ?, ?)", [lead_id, at, code, by, note, origin])
+
+
+@dataclass
+class ImportReport:
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def import_outcomes(con: duckdb.DuckDBPyConnection, path: Path, by: str | None = None) -> ImportReport:
+    """Apply the 处理结果 column of a returned leads.xlsx; each unusable row is reported, none aborts the rest."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
+        raise SourceFormatError(path, f"is not a readable XLSX workbook ({type(exc).__name__})") from None
+    if "线索清单" not in wb.sheetnames:
+        raise SourceFormatError(path, "has no sheet 线索清单", hint="import the leads.xlsx that aidleads exported")
+    rows = list(wb["线索清单"].iter_rows(values_only=True))
+    wb.close()
+    header = [str(h).strip() if h is not None else "" for h in rows[0]] if rows else []
+    if "线索编号" not in header or "处理结果" not in header:
+        raise SourceFormatError(path, "sheet 线索清单 lacks the columns 线索编号 and 处理结果")
+    id_col, outcome_col = header.index("线索编号"), header.index("处理结果")
+    note_col = header.index("处理备注") if "处理备注" in header else None
+    current = dict(con.execute("SELECT lead_id, status FROM leads").fetchall())
+    report = ImportReport()
+    for number, row in enumerate(rows[1:], start=2):
+        outcome = row[outcome_col] if outcome_col < len(row) else None
+        if outcome is None or not str(outcome).strip():
+            continue
+        lead_id = str(row[id_col] or "").strip().lstrip("'")
+        code = _FROM_ZH.get(str(outcome).strip(), str(outcome).strip())
+        if lead_id not in current:
+            report.problems.append(f"{path.name} 第{number}行：线索编号 {lead_id or '（空）'} 不存在")
+            continue
+        if code not in STATUSES:
+            report.problems.append(f"{path.name} 第{number}行：处理结果“{outcome}”无法识别")
+            continue
+        if current[lead_id] == code:
+            report.unchanged += 1
+            continue
+        note = str(row[note_col]).strip() if note_col is not None and row[note_col] else None
+        set_status(con, lead_id, code, by=by, note=note, origin="import")
+        report.updated += 1
+    return report
+
+
+def working_days_between(start: dt.date, end: dt.date) -> int:
+    """Working days after `start` up to and including `end` (Saturdays and Sundays skipped)."""
+    if end <= start:
+        return 0
+    days = 0
+    day = start
+    while day < end:
+        day += dt.timedelta(days=1)
+        days += day.weekday() < 5
+    return days
+
+
+def overdue_leads(con: duckdb.DuckDBPyConnection, limit_days: int, today: dt.date | None = None) -> list[dict]:
+    """Open leads assigned more than `limit_days` working days ago (days past the limit included)."""
+    today = today or dt.date.today()
+    rows = con.execute(
+        """SELECT l.lead_id, l.case_no, l.tier, l.status, l.status_by, l.assigned_at,
+                  (SELECT h.subject_name FROM lead_history h WHERE h.lead_id = l.lead_id ORDER BY h.run_id DESC LIMIT 1)
+           FROM leads l WHERE l.status IN ('assigned', 'verifying') AND l.assigned_at IS NOT NULL""").fetchall()
+    out = []
+    for lead_id, case_no, tier, status, by, assigned_at, name in rows:
+        used = working_days_between(assigned_at.date(), today)
+        if used > limit_days:
+            out.append({"lead_id": lead_id, "case_no": case_no, "tier": tier, "status": status, "by": by,
+                        "assigned": assigned_at.date(), "working_days": used, "subject_name": name})
+    return sorted(out, key=lambda r: -r["working_days"])

@@ -82,11 +82,16 @@ class ScoringConfig(_Strict):
     """the area's average monthly wage (元) used for the aid estimate (36 months at most)"""
 
 
+class LifecycleConfig(_Strict):
+    deadline_working_days: int = Field(7, ge=1, description="working days from assignment to a verified outcome (Datian: 7)")
+
+
 class AidLeadsConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     sources: dict[str, SourceConfig]
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     mask_exports: bool = True
     base_dir: Path = Field(default=Path("."), exclude=True)
 

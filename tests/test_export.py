@@ -16,6 +16,7 @@ def _leads() -> pl.DataFrame:
     pid = make_id(seq=246)
     return pl.DataFrame({
         "rank": [1, 2], "tier": ["A", "C"], "score": [88.0, 26.0], "change": ["new", "unchanged"],
+        "change_detail": ["", ""],
         "status": ["new", "assigned"], "lead_id": ["XS1", "XS2"], "subject_name": ["=HYPERLINK(\"x\")", "李娜"],
         "subject_role": ["被害人", "近亲属（配偶）"], "id_masked": ["350425********1234", ""],
         "phone": ["138****0000", ""], "address": ["+大田县", "@均溪镇"], "victim_name": ["王芳", "张伟"],

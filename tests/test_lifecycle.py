@@ -1,0 +1,128 @@
+"""Lead lifecycle: outcomes from a returned workbook, closed leads kept quiet, reopened on new evidence, deadlines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from conftest import config_for, make_id, write_csv, write_xlsx
+from pipeline import run as stages
+from pipeline.errors import AidLeadsError
+from pipeline.lifecycle import import_outcomes, overdue_leads, set_status, working_days_between
+from pipeline.store import open_database
+
+WIDOW = make_id(birth="19820202", seq=124)
+INJURED = make_id(birth="19700101", seq=11)
+
+
+def _inbox(root: Path) -> Path:
+    inbox = root / "inbox"
+    husband, child = make_id(birth="19800101", seq=123), make_id(birth="20150505", seq=125)
+    write_xlsx(inbox / "victims/v.xlsx", [
+        ["案号", "罪名", "被害人姓名", "身份证号码", "伤情", "案发日期", "人员类型", "与被害人关系", "被告人"],
+        ["C1", "故意杀人罪", "张伟", husband, "死亡", "2025-01-05", "被害人", None, "李四"],
+        ["C1", "故意杀人罪", "王芳", WIDOW, None, "2025-01-05", "近亲属", "配偶", "李四"],
+        ["C2", "交通肇事罪", "郑丽", INJURED, "重伤二级", "2025-06-01", "被害人", None, "赵五"]])
+    write_csv(inbox / "enforcement/e.csv", [
+        ["执行案号", "申请执行人", "申请执行人身份证号", "被执行人", "执行标的", "已执行金额", "未执行金额"],
+        ["(2025)闽0425执1号", "王芳", WIDOW, "李四", "300000", "0", "300000"],
+        ["(2025)闽0425执2号", "郑丽", INJURED, "赵五", "200000", "10000", "190000"]])
+    write_csv(inbox / "subsistence/s.csv", [
+        ["户编号", "户主姓名", "成员姓名", "成员身份证号", "与户主关系", "救助类型", "月保障金额", "纳入日期"],
+        ["H1", "王芳", "王芳", WIDOW, "本人", "农村低保", "800", "2025-06-01"],
+        ["H1", "王芳", "张小明", child, "子女", "农村低保", "800", "2025-06-01"]])
+    return inbox
+
+
+def _run(config) -> str:
+    run_id = stages.start_run(config, None)
+    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage, stages.score_stage, stages.export_stage):
+        stage(config, run_id)
+    stages.finish_run(config, run_id, "succeeded")
+    return run_id
+
+
+def _listed(config, run_id) -> dict[str, tuple[str, str, str]]:
+    con = open_database(config.database_path, read_only=True)
+    try:
+        return {r[0]: r[1:] for r in con.execute(
+            """SELECT h.lead_id, l.case_no, h.change, coalesce(h.change_detail, '') FROM lead_history h
+               JOIN leads l USING (lead_id) WHERE h.run_id = ?""", [run_id]).fetchall()}
+    finally:
+        con.close()
+
+
+def test_widow_lead_outcome_import_quiet_rerun_and_reopening(tmp_path):
+    inbox = _inbox(tmp_path)
+    config = config_for(tmp_path, inbox)
+    first = _run(config)
+    leads = _listed(config, first)
+    by_case = {case: lead for lead, (case, _, _) in leads.items()}
+    assert set(by_case) == {"C1", "C2"}
+
+    con = open_database(config.database_path, read_only=True)
+    subject, tier = con.execute(
+        "SELECT subject_name, tier FROM lead_history WHERE lead_id = ?", [by_case["C1"]]).fetchall()[0]
+    con.close()
+    assert subject == "王芳" and tier == "A"  # the widow carries the burden of the deceased victim's case
+
+    # the prosecutor marks C1 as aided in the exported workbook and sends it back
+    xlsx = config.exports_dir / first / "leads.xlsx"
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["线索清单"]
+    header = [c.value for c in ws[1]]
+    for row in ws.iter_rows(min_row=2):
+        if row[header.index("线索编号")].value == by_case["C1"]:
+            row[header.index("处理结果")].value = "已救助"
+    returned = tmp_path / "returned.xlsx"
+    wb.save(returned)
+    con = open_database(config.database_path)
+    report = import_outcomes(con, returned, by="检察官甲")
+    status = con.execute("SELECT status, status_by FROM leads WHERE lead_id = ?", [by_case["C1"]]).fetchall()[0]
+    events = con.execute("SELECT status, origin FROM lead_events WHERE lead_id = ?", [by_case["C1"]]).fetchall()
+    con.close()
+    assert report.updated == 1 and not report.problems
+    assert status == ("aided", "检察官甲") and events == [("aided", "import")]
+
+    # same inputs again: the aided lead is not raised, the other one is unchanged
+    second = _run(config)
+    listed = _listed(config, second)
+    assert by_case["C1"] not in listed and listed[by_case["C2"]][1] == "unchanged"
+
+    # a new 终本 case for the widow arrives: the closed lead comes back, saying what changed
+    write_csv(inbox / "enforcement/e2.csv", [
+        ["执行案号", "申请执行人", "申请执行人身份证号", "被执行人", "未执行金额"],
+        ["(2026)闽0425执9号", "王芳", WIDOW, "李四", "50000"]])
+    third = _run(config)
+    listed = _listed(config, third)
+    case, change, detail = listed[by_case["C1"]]
+    assert change == "reopened" and "新增" in detail and "(2026)闽0425执9号" in detail
+
+
+def test_status_errors_and_overdue_working_days(tmp_path):
+    config = config_for(tmp_path, _inbox(tmp_path))
+    run_id = _run(config)
+    lead = next(iter(_listed(config, run_id)))
+    con = open_database(config.database_path)
+    with pytest.raises(AidLeadsError, match="unknown status"):
+        set_status(con, lead, "done")
+    with pytest.raises(AidLeadsError, match="no lead"):
+        set_status(con, "XS000", "assigned")
+    monday = dt.datetime(2026, 11, 2, 9, 0)
+    set_status(con, lead, "已分派", by="检察官乙", at=monday)
+    assert overdue_leads(con, 7, today=dt.date(2026, 11, 11)) == []  # 7 working days used
+    late = overdue_leads(con, 7, today=dt.date(2026, 11, 12))
+    con.close()
+    assert [(r["lead_id"], r["working_days"], r["by"]) for r in late] == [(lead, 8, "检察官乙")]
+
+
+@pytest.mark.parametrize(("start", "end", "days"), [
+    (dt.date(2026, 11, 6), dt.date(2026, 11, 9), 1),   # Friday → Monday
+    (dt.date(2026, 11, 2), dt.date(2026, 11, 13), 9),  # two weeks less one day
+    (dt.date(2026, 11, 7), dt.date(2026, 11, 8), 0),   # a weekend
+])
+def test_working_days_skip_weekends(start, end, days):
+    assert working_days_between(start, end) == days
