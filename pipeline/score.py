@@ -262,9 +262,12 @@ def _score_case(case_no, victim, case, case_relatives, idx: _Index, enforcement_
     # -- dependents and priority groups -------------------------------------------------------
     minors = [p for p in family if (a := _age(idx.best(p, "birth_date"), today)) is not None and a < 18]
     elders = [p for p in family if (a := _age(idx.best(p, "birth_date"), today)) is not None and a >= 60]
-    dependents = len(minors) + len(elders)
+    disabled = [p for p in family if p not in minors and p not in elders and idx.person_facts(p, "disability_facts")]
+    dependents = len(minors) + len(elders) + len(disabled)
     if dependents:
-        parts = ([f"未成年子女/家庭成员 {len(minors)} 人"] if minors else []) + ([f"60岁以上老人 {len(elders)} 人"] if elders else [])
+        parts = (([f"未成年子女/家庭成员 {len(minors)} 人"] if minors else [])
+                 + ([f"60岁以上老人 {len(elders)} 人"] if elders else [])
+                 + ([f"残疾家庭成员 {len(disabled)} 人"] if disabled else []))
         signals.append(Signal("dependents", min(cfg.dependents_cap, cfg.dependents_per_person * dependents),
                               "家中" + "、".join(parts)))
     victim_sex = idx.best(victim, "sex")
