@@ -227,6 +227,7 @@ def lead_set(
     status: Annotated[str, typer.Option("--status", "-s", help="assigned / verifying / aided / not_eligible / referred / closed (or the Chinese label).")],
     by: Annotated[Optional[str], typer.Option("--by", help="Who (承办人).")] = None,
     note: Annotated[Optional[str], typer.Option("--note", help="A note (处理备注).")] = None,
+    amount: Annotated[Optional[float], typer.Option("--amount", help="Aid paid (元), with --status aided.")] = None,
     config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
 ) -> None:
     """Set a lead's status."""
@@ -237,7 +238,7 @@ def lead_set(
     try:
         con = open_database(load_config(config).database_path)
         try:
-            set_status(con, lead_id, status, by=by, note=note)
+            set_status(con, lead_id, status, by=by, note=note, amount=amount)
             now = con.execute("SELECT status FROM leads WHERE lead_id = ?", [lead_id]).fetchall()[0][0]
         finally:
             con.close()
@@ -268,6 +269,31 @@ def lead_import(
     out.print(f"updated {report.updated} leads, {report.unchanged} already had that status")
     for problem in report.problems:
         err.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+
+
+@app.command()
+def report(
+    quarter: Annotated[str, typer.Option("--quarter", "-q", help="The quarter, e.g. 2026Q3.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder (default: <exports>/reports).")] = None,
+) -> None:
+    """Quarterly figures (每季度通报): found, verified, aided, amounts — XLSX, PNG chart and HTML."""
+    from pipeline.report import parse_quarter, write_quarterly_report
+    from pipeline.store import open_database
+    from schemas.config import load_config
+
+    try:
+        cfg = load_config(config)
+        q = parse_quarter(quarter)
+        con = open_database(cfg.database_path, read_only=True)
+        try:
+            paths = write_quarterly_report(con, q, out_dir or cfg.exports_dir / "reports")
+        finally:
+            con.close()
+    except AidLeadsError as exc:
+        _fail(exc)
+    for path in paths.values():
+        out.print(str(path))
 
 
 @app.command()

@@ -46,6 +46,8 @@ HEADERS_ZH: dict[str, str] = {
     "evidence": "同一人依据",
     "source_rows": "来源行",
     "outcome": "处理结果",
+    "aid_amount": "救助金额（元）",
+    "outcome_note": "处理备注",
 }
 _CHANGE_ZH = {"new": "新增", "changed": "有变化", "unchanged": "无变化", "reopened": "重新提示"}
 _WIDTHS = {"change_detail": 30, "reasons": 60, "evidence": 60, "referrals": 40, "address": 30, "source_rows": 30, "case_no": 24,
@@ -85,7 +87,7 @@ def _table(leads: pl.DataFrame, unmask: bool) -> pl.DataFrame:
     frame = frame.with_columns(
         pl.col("change").replace_strict(_CHANGE_ZH, default=pl.col("change")),
         pl.col("status").replace_strict(STATUS_ZH, default=pl.col("status")),
-        pl.lit("").alias("outcome"),
+        pl.lit("").alias("outcome"), pl.lit("").alias("aid_amount"), pl.lit("").alias("outcome_note"),
     )
     return frame.select(list(HEADERS_ZH))
 

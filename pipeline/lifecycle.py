@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from pipeline.errors import AidLeadsError, SourceFormatError
+from pipeline.values import ValueParseError, parse_amount
 
 __all__ = [
     "apply_lifecycle", "set_status", "import_outcomes", "overdue_leads", "working_days_between",
@@ -30,7 +31,8 @@ _FROM_ZH = {v: k for k, v in STATUS_ZH.items()} | {"已核实": "verifying", "�
                                                     "救助": "aided", "不符合": "not_eligible"}
 
 _HISTORY_COLUMNS = ["subject_name", "id_masked", "phone", "address", "victim_name", "charge", "injury",
-                    "incident_date", "unit", "reasons", "evidence", "source_rows", "referrals", "aid_estimate"]
+                    "incident_date", "unit", "reasons", "evidence", "source_rows", "referrals", "aid_estimate",
+                    "sources_hit", "priority_groups"]
 
 
 class LeadNotFoundError(AidLeadsError):
@@ -87,7 +89,7 @@ def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id:
                     if change == "reopened":
                         con.execute("UPDATE leads SET status = 'new', status_at = ?, status_by = NULL WHERE lead_id = ?",
                                     [now, lead["lead_id"]])
-                        con.execute("INSERT INTO lead_events VALUES (?, ?, 'new', NULL, ?, 'run')",
+                        con.execute("INSERT INTO lead_events VALUES (?, ?, 'new', NULL, ?, 'run', NULL)",
                                     [lead["lead_id"], now, f"新证据重新提示（{detail[:200]}）"])
                 con.execute(
                     """UPDATE leads SET last_run_id = ?, score = ?, tier = ?, fingerprint = ?, change = ?,
@@ -113,7 +115,8 @@ def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id:
 
 
 def set_status(con: duckdb.DuckDBPyConnection, lead_id: str, status: str, by: str | None = None,
-               note: str | None = None, origin: str = "cli", at: dt.datetime | None = None) -> None:
+               note: str | None = None, origin: str = "cli", at: dt.datetime | None = None,
+               amount: float | None = None) -> None:
     """Move a lead to a status (English code or its Chinese label), recording who and when."""
     code = status if status in STATUSES else _FROM_ZH.get(status.strip())
     if code is None:
@@ -124,10 +127,11 @@ def set_status(con: duckdb.DuckDBPyConnection, lead_id: str, status: str, by: st
     at = at or _now()
     con.execute(
         """UPDATE leads SET status = ?, status_by = ?, status_at = ?, note = coalesce(?, note),
+               aid_amount = coalesce(?, aid_amount),
                assigned_at = CASE WHEN ? IN ('assigned', 'verifying') THEN coalesce(assigned_at, ?) ELSE assigned_at END
            WHERE lead_id = ?""",
-        [code, by, at, note, code, at, lead_id])
-    con.execute("INSERT INTO lead_events VALUES (?, ?, ?, ?, ?, ?)", [lead_id, at, code, by, note, origin])
+        [code, by, at, note, amount, code, at, lead_id])
+    con.execute("INSERT INTO lead_events VALUES (?, ?, ?, ?, ?, ?, ?)", [lead_id, at, code, by, note, origin, amount])
 
 
 @dataclass
@@ -154,6 +158,7 @@ def import_outcomes(con: duckdb.DuckDBPyConnection, path: Path, by: str | None =
         raise SourceFormatError(path, "sheet 线索清单 lacks the columns 线索编号 and 处理结果")
     id_col, outcome_col = header.index("线索编号"), header.index("处理结果")
     note_col = header.index("处理备注") if "处理备注" in header else None
+    amount_col = next((header.index(h) for h in ("救助金额（元）", "救助金额") if h in header), None)
     current = dict(con.execute("SELECT lead_id, status FROM leads").fetchall())
     report = ImportReport()
     for number, row in enumerate(rows[1:], start=2):
@@ -172,7 +177,14 @@ def import_outcomes(con: duckdb.DuckDBPyConnection, path: Path, by: str | None =
             report.unchanged += 1
             continue
         note = str(row[note_col]).strip() if note_col is not None and row[note_col] else None
-        set_status(con, lead_id, code, by=by, note=note, origin="import")
+        amount = None
+        if amount_col is not None and row[amount_col] not in (None, ""):
+            try:
+                amount = parse_amount(row[amount_col])
+            except ValueParseError as exc:
+                report.problems.append(f"{path.name} 第{number}行：救助金额{exc.reason_zh}")
+                continue
+        set_status(con, lead_id, code, by=by, note=note, origin="import", amount=amount)
         report.updated += 1
     return report
 

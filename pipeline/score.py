@@ -34,7 +34,7 @@ LEAD_COLUMNS = [
     "lead_id", "case_no", "subject_person_id", "victim_person_id", "subject_role", "score", "tier",
     "subject_name", "id_masked", "phone", "address", "victim_name", "charge", "injury", "incident_date", "unit",
     "reasons", "evidence", "source_rows", "referrals", "aid_estimate", "fingerprint", "sources_hit",
-    "subject_id18", "subject_phone",
+    "subject_id18", "subject_phone", "priority_groups",
 ]
 
 
@@ -280,6 +280,13 @@ def _score_case(case_no, victim, case, case_relatives, idx: _Index, enforcement_
     if subject != victim and idx.best(subject, "sex") == "F" and minors and lost_capacity:
         priority.append("妇女（家庭主要劳动力因案死亡/伤残，抚养未成年子女）")
         signals.append(Signal("priority", cfg.priority_woman_offence, "重点群体：因案失去家庭主要劳动力、抚养未成年子女的妇女"))
+    if idx.person_facts(victim, "disability_facts") or idx.person_facts(subject, "disability_facts"):
+        priority.append("残疾人")
+    if any(s.code == "key_group" and "退役军人" in s.reason_zh for s in signals):
+        priority.append("退役军人")
+    for marker, group in (("交通肇事", "交通事故"), ("重大责任事故", "工伤事故"), ("医疗事故", "医疗纠纷")):
+        if marker in charge:
+            priority.append(group)
     if victim_age is not None and victim_age < 18:
         priority.append("未成年人")
         signals.append(Signal("minor", cfg.minor_victim, f"未成年被害人（案发时 {victim_age} 岁）"))
@@ -328,6 +335,7 @@ def _score_case(case_no, victim, case, case_relatives, idx: _Index, enforcement_
         "fingerprint": hashlib.sha256(reasons.encode("utf-8")).hexdigest()[:16],
         "sources_hit": ",".join(sorted({idx.rec[r]["source"] for r in used})),
         "subject_id18": idx.best(subject, "id18"), "subject_phone": phone,
+        "priority_groups": "、".join(priority),
     }
 
 

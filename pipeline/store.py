@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -61,10 +62,32 @@ def _raw_ddl(spec: SourceSpec) -> str:
     return "\n".join(lines + comments)
 
 
+_CREATE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*)\)\s*$", re.S)
+_COLUMN = re.compile(r"^\s*(\w+)\s+([A-Z]+)")
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, statement: str) -> None:
+    """A table made by an older version gains the columns added since (as nullable columns)."""
+    match = _CREATE.search(statement)
+    if not match:
+        return
+    table, body = match.groups()
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main'", [table]).fetchall()}
+    for line in body.splitlines():
+        column = _COLUMN.match(line)
+        if column and column.group(1) not in have and column.group(1) != "PRIMARY":
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column.group(1)} {column.group(2)}")
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table that does not exist yet (idempotent)."""
+    """Create every table that does not exist yet and add columns newer versions need (idempotent)."""
     ddl = resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
-    con.execute(ddl)
+    for statement in re.split(r";\s*\n", ddl):
+        if not any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines()):
+            continue
+        con.execute(statement)
+        _add_missing_columns(con, statement)
     for spec in SOURCES.values():
         con.execute(_raw_ddl(spec))
 
@@ -96,6 +119,6 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pl.DataFrame:
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | dict[str, object] | None = None) -> pl.DataFrame:
     """A query's result as a polars frame (DuckDB 2.0 results no longer have .pl())."""
     return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())

@@ -133,7 +133,8 @@ CREATE TABLE IF NOT EXISTS leads (
     status_at          TIMESTAMP,
     assigned_at        TIMESTAMP,
     note               VARCHAR,
-    reasons            VARCHAR
+    reasons            VARCHAR,
+    aid_amount         DOUBLE
 );
 COMMENT ON TABLE leads IS '线索: one row per lead (person × case); stable lead_id across runs';
 COMMENT ON COLUMN leads.lead_id IS '线索编号 (keyed hash of case and person; stable across runs)';
@@ -152,6 +153,7 @@ COMMENT ON COLUMN leads.status_by IS '状态变更人';
 COMMENT ON COLUMN leads.status_at IS '状态变更时间 (UTC)';
 COMMENT ON COLUMN leads.assigned_at IS '分派时间 (UTC), for the working-day deadline';
 COMMENT ON COLUMN leads.note IS '处理备注';
+COMMENT ON COLUMN leads.aid_amount IS '救助金额 (元), recorded with the outcome';
 COMMENT ON COLUMN leads.reasons IS '线索理由 (latest run), to tell what changed next time';
 
 CREATE TABLE IF NOT EXISTS lead_events (
@@ -160,7 +162,8 @@ CREATE TABLE IF NOT EXISTS lead_events (
     status    VARCHAR NOT NULL,
     by_whom   VARCHAR,
     note      VARCHAR,
-    origin    VARCHAR NOT NULL
+    origin    VARCHAR NOT NULL,
+    amount    DOUBLE
 );
 COMMENT ON TABLE lead_events IS '线索处理记录: every status change, with who and when';
 COMMENT ON COLUMN lead_events.lead_id IS '线索编号';
@@ -168,6 +171,7 @@ COMMENT ON COLUMN lead_events.event_at IS '时间 (UTC)';
 COMMENT ON COLUMN lead_events.status IS '新状态';
 COMMENT ON COLUMN lead_events.by_whom IS '操作人';
 COMMENT ON COLUMN lead_events.note IS '备注';
+COMMENT ON COLUMN lead_events.amount IS '救助金额 (元), when the outcome is aided';
 COMMENT ON COLUMN lead_events.origin IS '来源: cli / import (returned leads.xlsx) / run';
 
 CREATE TABLE IF NOT EXISTS lead_history (
@@ -192,6 +196,8 @@ CREATE TABLE IF NOT EXISTS lead_history (
     referrals VARCHAR,
     aid_estimate VARCHAR,
     change_detail VARCHAR,
+    sources_hit VARCHAR,
+    priority_groups VARCHAR,
     PRIMARY KEY (run_id, lead_id)
 );
 COMMENT ON TABLE lead_history IS '每次运行的线索清单: what each run exported, ranked';
@@ -215,6 +221,8 @@ COMMENT ON COLUMN lead_history.evidence IS '同一人依据 (中文): why the re
 COMMENT ON COLUMN lead_history.source_rows IS '来源行: file and row of every record used';
 COMMENT ON COLUMN lead_history.referrals IS '建议协同单位及理由';
 COMMENT ON COLUMN lead_history.aid_estimate IS '救助金额估算';
+COMMENT ON COLUMN lead_history.sources_hit IS '命中来源组合: the sources of the records behind the lead, comma separated';
+COMMENT ON COLUMN lead_history.priority_groups IS '重点群体: priority groups the lead belongs to, "、" separated';
 COMMENT ON COLUMN lead_history.change_detail IS '变化内容: reasons added or gone since the previous listing';
 
 CREATE TABLE IF NOT EXISTS exports (

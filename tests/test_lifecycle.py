@@ -126,3 +126,33 @@ def test_status_errors_and_overdue_working_days(tmp_path):
 ])
 def test_working_days_skip_weekends(start, end, days):
     assert working_days_between(start, end) == days
+
+
+def test_quarterly_report_figures_match_sql_and_render(tmp_path):
+    from pipeline.report import parse_quarter, quarterly_tables, write_quarterly_report
+
+    config = config_for(tmp_path, _inbox(tmp_path))
+    run_id = _run(config)
+    leads = sorted(_listed(config, run_id))
+    con = open_database(config.database_path)
+    quarter_day = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    set_status(con, leads[0], "aided", by="甲", amount=30000.0, at=quarter_day)
+    set_status(con, leads[1], "not_eligible", by="乙", at=quarter_day)
+    q = parse_quarter(f"{quarter_day.year}Q{(quarter_day.month - 1) // 3 + 1}")
+    tables = quarterly_tables(con, q)
+    found = con.execute("""SELECT count(*) FROM leads l JOIN runs r ON r.run_id = l.first_run_id
+                           WHERE r.started_at >= ? AND r.started_at < ?""",
+                        [dt.datetime.combine(q.start, dt.time()), dt.datetime.combine(q.end, dt.time())]).fetchall()[0][0]
+    aided, amount = con.execute("SELECT count(DISTINCT lead_id), sum(amount) FROM lead_events WHERE status = 'aided'").fetchall()[0]
+    overall = tables["总体"].row(0, named=True)
+    assert (overall["发现线索"], overall["核查办结"], overall["救助"], overall["救助金额（元）"]) == (found, 2, aided, amount)
+    assert tables["按来源组合"]["发现线索"].sum() == found
+    paths = write_quarterly_report(con, q, tmp_path / "reports")
+    con.close()
+    png = paths["png"].read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page and "按来源组合" in page and "30000" in page
+    wb = openpyxl.load_workbook(paths["xlsx"])
+    assert wb.sheetnames == ["总体", "按来源组合", "按重点群体", "按承办单位"]
+    assert parse_quarter("2026q3").start == dt.date(2026, 7, 1) and parse_quarter("2026Q4").end == dt.date(2027, 1, 1)
