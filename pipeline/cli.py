@@ -247,6 +247,29 @@ def lead_set(
     out.print(f"{lead_id}: {STATUS_ZH[now]} ({now})")
 
 
+@lead_app.command("sheet")
+def lead_sheet(
+    lead_id: Annotated[str, typer.Argument(help="The lead id (线索编号).")],
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: <exports>/sheets/<id>.xlsx).")] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Write a printable one-page verification sheet (线索核查单) for a lead."""
+    from pipeline.store import open_database
+    from pipeline.verification_sheet import write_verification_sheet
+    from schemas.config import load_config
+
+    try:
+        cfg = load_config(config)
+        con = open_database(cfg.database_path, read_only=True)
+        try:
+            path = write_verification_sheet(con, lead_id, output or cfg.exports_dir / "sheets" / f"{lead_id}.xlsx")
+        finally:
+            con.close()
+    except AidLeadsError as exc:
+        _fail(exc)
+    out.print(str(path))
+
+
 @lead_app.command("import")
 def lead_import(
     workbook: Annotated[Path, typer.Argument(help="A returned leads.xlsx with the 处理结果 column filled in.")],

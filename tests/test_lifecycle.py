@@ -156,3 +156,20 @@ def test_quarterly_report_figures_match_sql_and_render(tmp_path):
     wb = openpyxl.load_workbook(paths["xlsx"])
     assert wb.sheetnames == ["总体", "按来源组合", "按重点群体", "按承办单位"]
     assert parse_quarter("2026q3").start == dt.date(2026, 7, 1) and parse_quarter("2026Q4").end == dt.date(2027, 1, 1)
+
+
+def test_verification_sheet_is_one_printable_page_with_masked_identity(tmp_path):
+    from pipeline.verification_sheet import write_verification_sheet
+
+    config = config_for(tmp_path, _inbox(tmp_path))
+    run_id = _run(config)
+    lead = next(iter(_listed(config, run_id)))
+    con = open_database(config.database_path, read_only=True)
+    path = write_verification_sheet(con, lead, tmp_path / "sheet.xlsx")
+    with pytest.raises(AidLeadsError, match="no lead"):
+        write_verification_sheet(con, "XS000", tmp_path / "none.xlsx")
+    con.close()
+    ws = openpyxl.load_workbook(path)["线索核查单"]
+    values = {ws.cell(r, 1).value: ws.cell(r, 2).value for r in range(1, ws.max_row + 1)}
+    assert values["线索编号"] == lead and "*" in values["身份证号"] and WIDOW not in str(values)
+    assert ws.page_setup.paperSize == 9 and ws.sheet_properties.pageSetUpPr.fitToPage  # A4, fit to one page
