@@ -96,7 +96,7 @@ def quarter_leads(con: duckdb.DuckDBPyConnection, quarter: Quarter) -> pl.DataFr
 def _summarise(frame: pl.DataFrame, by: str | None) -> pl.DataFrame:
     aggs = [pl.col("found").sum().alias("发现线索"), pl.col("verified").sum().alias("核查办结"),
             pl.col("aided").sum().alias("救助"), pl.col("amount").sum().alias("救助金额（元）")]
-    out = frame.group_by(by).agg(aggs).sort("发现线索", descending=True) if by else frame.select(aggs)
+    out = frame.group_by(by).agg(aggs).sort(["发现线索", by], descending=[True, False]) if by else frame.select(aggs)
     return out.with_columns(
         (pl.col("救助") / pl.col("发现线索")).fill_nan(None).round(3).alias("转化率（救助/发现）"))
 
@@ -161,7 +161,7 @@ def _cjk_font() -> str | None:
 def _html(tables: dict[str, pl.DataFrame], quarter: Quarter, png: Path) -> str:
     image = base64.b64encode(png.read_bytes()).decode("ascii")
     parts = [f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>{quarter} 司法救助线索季度通报</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+             "<style>body{font-family:'Microsoft YaHei','PingFang SC','Noto Sans CJK SC','Source Han Sans SC',SimHei,sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #999;padding:4px 10px;text-align:right}th{background:#1F4E78;color:#fff}"
              "td:first-child{text-align:left}</style></head><body>",
              f"<h1>{quarter} 司法救助线索季度通报</h1>",
