@@ -49,7 +49,7 @@ HEADERS_ZH: dict[str, str] = {
     "aid_amount": "救助金额（元）",
     "outcome_note": "处理备注",
 }
-_CHANGE_ZH = {"new": "新增", "changed": "有变化", "unchanged": "无变化", "reopened": "重新提示"}
+_CHANGE_ZH = {"new": "新增", "changed": "有变化", "unchanged": "无变化"}
 _WIDTHS = {"change_detail": 30, "reasons": 60, "evidence": 60, "referrals": 40, "address": 30, "source_rows": 30, "case_no": 24,
            "aid_estimate": 28, "lead_id": 16, "id_masked": 20, "subject_role": 14, "unit": 18}
 _TIER_COLOURS = {"A": "#F8CBAD", "B": "#FFE699", "C": "#E2EFDA"}

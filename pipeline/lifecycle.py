@@ -3,7 +3,7 @@
 A lead's status moves new → assigned → verifying → aided / not eligible / referred → closed, set with
 `aidleads lead set` or by importing a returned leads.xlsx whose 处理结果 column was filled in. Every
 change is kept in `lead_events`. A closed lead is not listed again unless its evidence changes; then
-it is listed as reopened, with what changed.
+it is listed again as changed, with what changed.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id:
     """Merge this run's scored leads into `leads` and write this run's ranked list to `lead_history`.
 
     A closed lead whose evidence did not change is not listed again; one with new evidence is
-    listed as 'reopened' (and its status goes back to new). Returns counts by tier and by change.
+    listed as 'changed' with what changed, and its status goes back to new (the reopening is kept in
+    lead_events). Returns counts by tier and by change.
     """
     known = {row[0]: row[1:] for row in con.execute("SELECT lead_id, fingerprint, status, reasons FROM leads").fetchall()}
     now = _now()
@@ -84,9 +85,9 @@ def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id:
                         continue  # handled, and nothing new: do not raise it again
                     change = "unchanged"
                 else:
-                    change = "reopened" if status in CLOSED_STATUSES else "changed"
+                    change = "changed"
                     detail = _change_detail(old_reasons, lead["reasons"])
-                    if change == "reopened":
+                    if status in CLOSED_STATUSES:  # new evidence on a handled lead: raise it again
                         con.execute("UPDATE leads SET status = 'new', status_at = ?, status_by = NULL WHERE lead_id = ?",
                                     [now, lead["lead_id"]])
                         con.execute("INSERT INTO lead_events VALUES (?, ?, 'new', NULL, ?, 'run', NULL)",

@@ -145,11 +145,15 @@ def score_stage(config: AidLeadsConfig, run_id: str, today: dt.date | None = Non
         )
         facts = {t: query_frame(con, f"SELECT * FROM {t}") for t in FACT_TABLES}
         evidence = dict(con.execute("SELECT record_id, evidence_zh FROM record_evidence").fetchall())
-        leads = score_leads(records, facts, evidence, config.scoring, _lead_key(config), today=today)
+        aided = dict(con.execute(
+            """SELECT p, any_value(case_no) FROM (
+                   SELECT subject_person_id AS p, case_no FROM leads WHERE status = 'aided'
+                   UNION ALL SELECT victim_person_id, case_no FROM leads WHERE status = 'aided') GROUP BY p""").fetchall())
+        leads = score_leads(records, facts, evidence, config.scoring, _lead_key(config), today=today, aided_before=aided)
         counts = apply_lifecycle(con, leads, run_id)
         for tier in ("A", "B", "C"):
             _count(con, run_id, "score", "leads", tier, counts.get(tier, 0))
-        for change in ("new", "changed", "unchanged", "reopened"):
+        for change in ("new", "changed", "unchanged"):
             _count(con, run_id, "score", "leads_change", change, counts.get(change, 0))
         return counts
 

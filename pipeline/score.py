@@ -120,8 +120,12 @@ def score_leads(
     cfg: ScoringConfig,
     lead_key: bytes,
     today: dt.date | None = None,
+    aided_before: dict[str, str] | None = None,
 ) -> pl.DataFrame:
-    """One row per (case, subject) worth a prosecutor's look, ranked; columns LEAD_COLUMNS."""
+    """One row per (case, subject) worth a prosecutor's look, ranked; columns LEAD_COLUMNS.
+
+    aided_before maps a person id to the case in which that person already received judicial aid.
+    """
     today = today or dt.date.today()
     idx = _Index(records, facts)
     victims = facts.get("victim_facts")
@@ -149,7 +153,7 @@ def score_leads(
     leads = []
     for (case_no, victim), case in cases.items():
         lead = _score_case(case_no, victim, case, relatives.get(case_no, []), idx, enforcement_by_person,
-                           evidence_by_record, cfg, today)
+                           evidence_by_record, cfg, today, aided_before or {})
         if lead is None:
             continue
         identity = idx.best(lead["subject_person_id"], "id18") or (
@@ -163,7 +167,7 @@ def score_leads(
 
 
 def _score_case(case_no, victim, case, case_relatives, idx: _Index, enforcement_by_person, evidence_by_record,
-                cfg: ScoringConfig, today: dt.date) -> dict[str, Any] | None:
+                cfg: ScoringConfig, today: dt.date, aided_before: dict[str, str]) -> dict[str, Any] | None:
     incident: dt.date | None = case["incident_date"]
     injury: str = case["injury"]
     signals: list[Signal] = []
@@ -294,6 +298,9 @@ def _score_case(case_no, victim, case, case_relatives, idx: _Index, enforcement_
         signals.append(Signal("elderly", cfg.elderly_victim, f"高龄被害人（案发时 {victim_age} 岁）"))
     if incident and (today - incident).days <= 365 * cfg.recent_incident_years:
         signals.append(Signal("recent", cfg.recent_incident, f"案发于 {incident.isoformat()}（{cfg.recent_incident_years} 年内）"))
+    earlier = next((aided_before[p] for p in (subject, victim) if p in aided_before and aided_before[p] != case_no), None)
+    if earlier:
+        signals.append(Signal("already_aided", -cfg.already_aided_penalty, f"已于案件 {earlier} 获司法救助（核实是否重复救助）"))
     if case["victim_fault"] and str(case["victim_fault"]).strip() not in ("无", "否", "没有", "0"):
         signals.append(Signal("fault", -cfg.fault_penalty, f"被害人过错：{case['victim_fault']}（需核实是否属重大过错）"))
 

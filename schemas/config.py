@@ -75,6 +75,8 @@ class ScoringConfig(_Strict):
     compensated_ratio: float = 0.8
     """a victim who received at least this share of the compensation ordered counts as reasonably compensated"""
     fault_penalty: float = 30
+    already_aided_penalty: float = 15
+    """the subject (or victim) already received judicial aid in another case"""
     tier_a: float = 70
     tier_b: float = 45
     tier_c: float = 25

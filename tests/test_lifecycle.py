@@ -99,7 +99,13 @@ def test_widow_lead_outcome_import_quiet_rerun_and_reopening(tmp_path):
     third = _run(config)
     listed = _listed(config, third)
     case, change, detail = listed[by_case["C1"]]
-    assert change == "reopened" and "新增" in detail and "(2026)闽0425执9号" in detail
+    assert change == "changed" and "新增" in detail and "(2026)闽0425执9号" in detail
+    con = open_database(config.database_path, read_only=True)
+    status, reopened = con.execute(
+        """SELECT l.status, (SELECT count(*) FROM lead_events e WHERE e.lead_id = l.lead_id AND e.origin = 'run')
+           FROM leads l WHERE lead_id = ?""", [by_case["C1"]]).fetchall()[0]
+    con.close()
+    assert status == "new" and reopened == 1
 
 
 def test_status_errors_and_overdue_working_days(tmp_path):
@@ -173,3 +179,25 @@ def test_verification_sheet_is_one_printable_page_with_masked_identity(tmp_path)
     values = {ws.cell(r, 1).value: ws.cell(r, 2).value for r in range(1, ws.max_row + 1)}
     assert values["线索编号"] == lead and "*" in values["身份证号"] and WIDOW not in str(values)
     assert ws.page_setup.paperSize == 9 and ws.sheet_properties.pageSetUpPr.fitToPage  # A4, fit to one page
+
+
+def test_a_person_already_aided_in_another_case_is_flagged(tmp_path):
+    inbox = _inbox(tmp_path)
+    config = config_for(tmp_path, inbox)
+    first = _run(config)
+    c1 = next(lead for lead, (case, _, _) in _listed(config, first).items() if case == "C1")
+    con = open_database(config.database_path)
+    set_status(con, c1, "aided", by="甲", amount=30000.0)
+    con.close()
+    write_xlsx(inbox / "victims/v2.xlsx", [
+        ["案号", "罪名", "被害人姓名", "身份证号码", "伤情", "案发日期", "被告人"],
+        ["C3", "故意伤害罪", "王芳", WIDOW, "轻伤一级", "2026-03-01", "周八"]])
+    write_csv(inbox / "enforcement/e3.csv", [
+        ["执行案号", "申请执行人", "申请执行人身份证号", "被执行人", "未执行金额"],
+        ["(2026)闽0425执3号", "王芳", WIDOW, "周八", "20000"]])
+    second = _run(config)
+    con = open_database(config.database_path, read_only=True)
+    reasons = con.execute("""SELECT h.reasons FROM lead_history h JOIN leads l USING (lead_id)
+                             WHERE h.run_id = ? AND l.case_no = 'C3'""", [second]).fetchall()
+    con.close()
+    assert reasons and "已于案件 C1 获司法救助" in reasons[0][0]
