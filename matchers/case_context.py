@@ -14,7 +14,7 @@ import unicodedata
 
 import polars as pl
 
-from matchers.names import NameAgreement, compare_names, parse_name
+from matchers.names import NameAgreement, compare_names, parse_name, split_parties
 
 __all__ = ["case_context_links", "merge_links_into_clusters"]
 
@@ -43,26 +43,28 @@ def case_context_links(records: pl.DataFrame, victim_facts: pl.DataFrame, enforc
     by_id = {r["record_id"]: r for r in records.select("record_id", "name", "id18").to_dicts()}
     parties: dict[str, list[tuple[int, str]]] = {}
     by_case: dict[str, list[int]] = {}
+    def keys(names: object) -> set[str]:
+        return {k for k in (parse_name(n).pinyin for n in split_parties(names)) if k}
+
     for v in victim_facts.iter_rows(named=True):
-        key = parse_name(v["defendant_name"]).pinyin if v["defendant_name"] else None
-        if key:
+        for key in keys(v["defendant_name"]):
             parties.setdefault(key, []).append((v["record_id"], "被执行人即本案被告人"))
         case = _case_key(v["case_no"])
         if case:
             by_case.setdefault(case, []).append(v["record_id"])
     for e in enforcement_facts.iter_rows(named=True):
-        key = parse_name(e["respondent_name"]).pinyin if e["respondent_name"] else None
-        if key and e["record_id"] is not None:
-            parties.setdefault(key, []).append((e["record_id"], "同一被执行人的终本案件"))
+        if e["record_id"] is not None:
+            for key in keys(e["respondent_name"]):
+                parties.setdefault(key, []).append((e["record_id"], "同一被执行人的终本案件"))
     pairs: list[tuple[int, int, str]] = []
     for e in enforcement_facts.iter_rows(named=True):
         rid = e["record_id"]
         if rid is None:
             continue
         candidates: dict[int, str] = {}
-        key = parse_name(e["respondent_name"]).pinyin if e["respondent_name"] else None
-        for other, why in parties.get(key or "", []):
-            candidates.setdefault(other, why)
+        for key in keys(e["respondent_name"]):
+            for other, why in parties.get(key, []):
+                candidates.setdefault(other, why)
         for other in by_case.get(_case_key(e["origin_case_no"]) or "", []):
             candidates[other] = "执行依据为本案"
         candidates.pop(rid, None)

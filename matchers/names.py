@@ -222,3 +222,13 @@ def compare_names(a: NameParse, b: NameParse) -> NameAgreement:
         if core_a[i] == core_b[j] and core_a[j] == core_b[i]:
             return NameAgreement.TRANSPOSED
     return NameAgreement.DIFFERENT
+
+
+_PARTY_SPLIT = re.compile(r"\s*[、，,;；/]\s*")
+
+
+def split_parties(text: object) -> list[str]:
+    """'张三、李四' → ['张三', '李四']: court and case rows often name several parties in one cell."""
+    if text is None:
+        return []
+    return [p for p in _PARTY_SPLIT.split(str(text).strip()) if p]

@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from matchers.idnumber import IdStatus, id_from_certificate, parse_id
-from matchers.names import parse_name
+from matchers.names import parse_name, split_parties
 from pipeline.store import query_frame, raw_table, replace_table
 from pipeline.values import (
     ValueParseError,
@@ -138,7 +138,7 @@ def _person_rows(frame: pl.DataFrame, source: str, roles: list[str], names: list
         pid, pn = parsed_ids[i], parsed_names[i]
         out["record_key"].append(f"{source}|{sha[i][:12]}|{rows[i]}|{roles[i]}")
         out["source"].append(source)
-        out["role"].append(roles[i])
+        out["role"].append(roles[i].rstrip("0123456789"))
         out["name_raw"].append(names[i])
         out["name"].append(pn.name)
         out["name_annotation"].append(pn.annotation)
@@ -221,13 +221,14 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
             "town": _col(s, "town"), "village": _col(s, "village"), "start_date": _date(_col(s, "start_date")),
         }
 
-    e = load_active_rows(con, "enforcement")
+    e = _one_row_per_applicant(load_active_rows(con, "enforcement"))
     enforcement_frame: dict[str, list[Any]] | None = None
     if e.height:
         person_mask = [not _is_organisation(n) for n in _col(e, "applicant_name")]
         ep = e.filter(pl.Series(person_mask))
         if ep.height:
-            parts.append(_person_rows(ep, "enforcement", ["applicant"] * ep.height, _col(ep, "applicant_name"),
+            roles = ["applicant" if k == 0 else f"applicant{k + 1}" for k in _col(ep, "party_index")]
+            parts.append(_person_rows(ep, "enforcement", roles, _col(ep, "applicant_name"),
                                       _col(ep, "applicant_id_number"), counterpart=_col(ep, "respondent_name")))
         ordered, paid, unpaid = (_amount(_col(e, c)) for c in ("amount_ordered", "amount_paid", "amount_unpaid"))
         unpaid = [u if u is not None else (o - (p or 0.0) if o is not None else None) for o, p, u in zip(ordered, paid, unpaid)]
@@ -251,6 +252,21 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
     facts = _facts_frames(records, facts_raw, enforcement_frame)
     _store(con, records, facts)
     return NormalisedData(records=records, facts=facts)
+
+
+def _one_row_per_applicant(frame: pl.DataFrame) -> pl.DataFrame:
+    """A 终本 row naming several applicants becomes one row per applicant (IDs paired by position)."""
+    if frame.height == 0:
+        return frame.with_columns(pl.lit(0).alias("party_index"))
+    rows = []
+    for row in frame.iter_rows(named=True):
+        names = split_parties(row["applicant_name"]) or [row["applicant_name"]]
+        ids = split_parties(row["applicant_id_number"])
+        if len(names) == 1 or len(ids) != len(names):
+            ids = [row["applicant_id_number"]] + [None] * (len(names) - 1) if len(names) == 1 else [None] * len(names)
+        for k, (name, pid) in enumerate(zip(names, ids)):
+            rows.append({**row, "applicant_name": name, "applicant_id_number": pid, "party_index": k})
+    return pl.DataFrame(rows, schema={**frame.schema, "party_index": pl.Int64})
 
 
 def case_number(raw: Any) -> str:

@@ -134,3 +134,26 @@ def test_dirty_twin_links_and_namesake_does_not(resolved, label):
     victim = person_of[("clean.csv", clean_row)]
     assert person_of[_where(twin_row)] == victim, f"{label}: the dirty twin was not linked"
     assert person_of[_where(namesake_row)] != victim, f"{label}: a namesake was linked"
+
+
+def test_a_court_row_naming_two_applicants_links_both_to_the_case(tmp_path):
+    father, mother = make_id(birth="19550505", seq=31), make_id(birth="19570707", seq=42)
+    victim = make_id(birth="19850101", seq=53)
+    write_csv(tmp_path / "inbox/victims/v.csv", [
+        ["案号", "被害人姓名", "身份证号", "伤情", "人员类型", "与被害人关系", "被告人"],
+        ["K1", "许志明", victim, "死亡", "被害人", "", "周强、吴刚"],
+        ["K1", "许国栋", father, "", "近亲属", "父亲", "周强、吴刚"],
+        ["K1", "陈玉兰", mother, "", "近亲属", "母亲", "周强、吴刚"]])
+    write_csv(tmp_path / "inbox/enforcement/e.csv", [
+        ["执行案号", "申请执行人", "被执行人", "未执行金额"],
+        ["(2025)闽0425执7号", "许国栋、陈玉兰", "吴刚", "300000"]])
+    config = config_for(tmp_path, tmp_path / "inbox")
+    run_id = stages.start_run(config, None)
+    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage):
+        stage(config, run_id)
+    con = open_database(config.database_path)
+    people = dict(con.execute("""SELECT r.name || '|' || r.source, m.person_id FROM person_records r
+                                 JOIN person_members m USING (record_id)""").fetchall())
+    con.close()
+    assert people["许国栋|enforcement"] == people["许国栋|victims"]
+    assert people["陈玉兰|enforcement"] == people["陈玉兰|victims"]
