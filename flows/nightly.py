@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline import run as stages
+from pipeline.lock import run_lock
 from schemas.config import load_config
 
 __all__ = ["nightly_flow"]
@@ -59,6 +60,11 @@ def nightly_flow(config_file: str, run_id: str | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     config_path = str(Path(config_file).resolve())
     config = load_config(Path(config_path))
+    with run_lock(config.work_dir):
+        return _run_stages(config, config_path, run_id, logger)
+
+
+def _run_stages(config: Any, config_path: str, run_id: str | None, logger: Any) -> dict[str, Any]:
     run_id = stages.start_run(config, config_path, run_id)
     try:
         started = time.monotonic()
