@@ -217,6 +217,51 @@ def _print_overdue(config_file: Path) -> None:
     out.print(table)
 
 
+@app.command()
+def status(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="How many recent runs to show.")] = 5,
+) -> None:
+    """Recent runs, files in force, quarantine, and open / overdue leads (counts only)."""
+    from pipeline.lifecycle import overdue_leads
+    from pipeline.store import open_database
+    from schemas.config import load_config
+
+    try:
+        cfg = load_config(config)
+        con = open_database(cfg.database_path, read_only=True)
+    except AidLeadsError as exc:
+        _fail(exc)
+    try:
+        recent = con.execute(
+            """SELECT r.run_id, r.started_at, r.finished_at, r.status, coalesce(r.message, ''),
+                      (SELECT coalesce(sum(value), 0) FROM run_counts c WHERE c.run_id = r.run_id AND c.metric = 'rows_loaded'),
+                      (SELECT coalesce(sum(value), 0) FROM run_counts c WHERE c.run_id = r.run_id AND c.metric = 'leads')
+               FROM runs r ORDER BY r.run_id DESC LIMIT ?""", [runs]).fetchall()
+        files = con.execute(
+            """SELECT source, status, count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0)
+               FROM ingested_files GROUP BY ALL ORDER BY 1, 2""").fetchall()
+        leads_by_status = con.execute("SELECT status, count(*) FROM leads GROUP BY 1 ORDER BY 1").fetchall()
+        late = overdue_leads(con, cfg.lifecycle.deadline_working_days)
+    finally:
+        con.close()
+    table = Table(title="最近运行 recent runs")
+    for col in ("run", "started (UTC)", "finished (UTC)", "outcome", "rows loaded", "leads", "message"):
+        table.add_column(col)
+    for run_id, started, finished, outcome, message, rows, n_leads in recent:
+        table.add_row(run_id, str(started)[:19], str(finished or "")[:19], outcome, str(rows), str(n_leads), message)
+    out.print(table)
+    table = Table(title="文件 files")
+    for col in ("source", "status", "files", "rows loaded", "rows quarantined"):
+        table.add_column(col)
+    for row in files:
+        table.add_row(*[str(v) for v in row])
+    out.print(table)
+    open_count = sum(n for s, n in leads_by_status if s not in ("aided", "not_eligible", "referred", "closed"))
+    out.print("线索 leads: " + "  ".join(f"{s} {n}" for s, n in leads_by_status)
+              + f"   open {open_count}, overdue {len(late)} (> {cfg.lifecycle.deadline_working_days} working days)")
+
+
 lead_app = typer.Typer(help="Record what happened to a lead (status, outcome import).", no_args_is_help=True)
 app.add_typer(lead_app, name="lead")
 

@@ -67,3 +67,9 @@ def test_console_command_reports_a_missing_config_in_one_line(tmp_path):
     proc = subprocess.run([str(exe), "run", "-c", str(tmp_path / "missing.toml")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "missing.toml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_status_shows_runs_files_and_leads(built):
+    result = runner.invoke(app, ["status", "-c", str(built)])
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "victims" in result.output and "open" in result.output
