@@ -280,13 +280,17 @@ def lead_set(
     from pipeline.store import open_database
     from schemas.config import load_config
 
+    from pipeline.lock import run_lock
+
     try:
-        con = open_database(load_config(config).database_path)
-        try:
-            set_status(con, lead_id, status, by=by, note=note, amount=amount)
-            now = con.execute("SELECT status FROM leads WHERE lead_id = ?", [lead_id]).fetchall()[0][0]
-        finally:
-            con.close()
+        cfg = load_config(config)
+        with run_lock(cfg.work_dir):  # a nightly run in progress would overwrite the change when it publishes
+            con = open_database(cfg.database_path)
+            try:
+                set_status(con, lead_id, status, by=by, note=note, amount=amount)
+                now = con.execute("SELECT status FROM leads WHERE lead_id = ?", [lead_id]).fetchall()[0][0]
+            finally:
+                con.close()
     except AidLeadsError as exc:
         _fail(exc)
     out.print(f"{lead_id}: {STATUS_ZH[now]} ({now})")
@@ -326,12 +330,16 @@ def lead_import(
     from pipeline.store import open_database
     from schemas.config import load_config
 
+    from pipeline.lock import run_lock
+
     try:
-        con = open_database(load_config(config).database_path)
-        try:
-            report = import_outcomes(con, workbook, by=by)
-        finally:
-            con.close()
+        cfg = load_config(config)
+        with run_lock(cfg.work_dir):  # a nightly run in progress would overwrite the changes when it publishes
+            con = open_database(cfg.database_path)
+            try:
+                report = import_outcomes(con, workbook, by=by)
+            finally:
+                con.close()
     except AidLeadsError as exc:
         _fail(exc)
     out.print(f"updated {report.updated} leads, {report.unchanged} already had that status")

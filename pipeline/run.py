@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import polars as pl
 
 from matchers.case_context import case_context_links, merge_links_into_clusters
 from matchers.linking import LinkSettings, resolve_people
+from pipeline.errors import AidLeadsError
 from pipeline.export import export_leads
 from pipeline.ingest import FileOutcome, ingest_sources
 from pipeline.lifecycle import apply_lifecycle
@@ -33,7 +35,8 @@ from schemas.sources import SOURCES
 
 __all__ = [
     "RunResult", "new_run_id", "start_run", "finish_run", "ingest_stage", "normalise_stage", "resolve_stage",
-    "score_stage", "export_stage", "run_summary", "database",
+    "score_stage", "export_stage", "run_summary", "database", "with_database", "prepare_build", "publish_build",
+    "record_failure", "building_path",
 ]
 
 
@@ -210,11 +213,55 @@ def export_stage(config: AidLeadsConfig, run_id: str, unmask_reason: str | None 
         summary = _summary(con, run_id)
         out_dir = config.exports_dir / run_id
         files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason)
-        latest = config.exports_dir / "latest"
-        _point_latest(latest, out_dir)
         _count(con, run_id, "export", "rows", "leads", files.rows)
         return {"xlsx": str(files.xlsx), "csv": str(files.csv), "parquet": str(files.parquet), "rows": files.rows,
                 "folder": str(out_dir)}
+
+
+def with_database(config: AidLeadsConfig, database: Path | str) -> AidLeadsConfig:
+    """The same config, reading and writing another database file (the night's build copy)."""
+    return config.model_copy(update={"paths": config.paths.model_copy(update={"database": str(database)})})
+
+
+def building_path(config: AidLeadsConfig) -> Path:
+    return config.database_path.with_name(config.database_path.name + ".building")
+
+
+def prepare_build(config: AidLeadsConfig) -> Path:
+    """Copy the live database to the build file the night's stages write to (the live one is only read).
+
+    Analysts may hold the live file open read-only all night: DuckDB would refuse a writer on it, so
+    the run never opens it for writing. A build file left by a killed run is discarded.
+    """
+    build = building_path(config)
+    build.unlink(missing_ok=True)
+    build.with_name(build.name + ".wal").unlink(missing_ok=True)
+    build.parent.mkdir(parents=True, exist_ok=True)
+    if config.database_path.exists():
+        shutil.copyfile(config.database_path, build)
+    if build.exists():
+        os.chmod(build, 0o600)
+    return build
+
+
+def publish_build(config: AidLeadsConfig, build: Path, run_id: str) -> None:
+    """Swap the finished build in as the live database (atomic rename), then point exports/latest at this run."""
+    os.replace(build, config.database_path)
+    os.chmod(config.database_path, 0o600)
+    _point_latest(config.exports_dir / "latest", config.exports_dir / run_id)
+
+
+def record_failure(config: AidLeadsConfig, run_id: str, message: str) -> None:
+    """Best effort: note a failed run in the live database (skipped while a reader holds it)."""
+    try:
+        con = open_database(config.database_path)
+    except AidLeadsError:
+        return
+    try:
+        con.execute("INSERT OR REPLACE INTO runs (run_id, started_at, finished_at, status, message) VALUES (?, ?, ?, 'failed', ?)",
+                    [run_id, _now(), _now(), message])
+    finally:
+        con.close()
 
 
 def _point_latest(link: Path, target: Path) -> None:
