@@ -142,3 +142,21 @@ def test_file_named_xlsx_that_is_csv_and_binary_garbage(tmp_path):
     by_name = {Path(f.path).name: f for f in report.files}
     assert by_name["really_csv.xlsx"].rows_loaded == 1
     assert by_name["garbage.csv"].status == "rejected" and "garbage.csv" in by_name["garbage.csv"].error
+
+
+def test_legacy_xls_with_a_title_row_loads(tmp_path):
+    xlwt = pytest.importorskip("xlwt")
+    pid = make_id(seq=77)
+    path = tmp_path / "inbox/key_groups/roll.xls"
+    path.parent.mkdir(parents=True)
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("名单")
+    for r, row in enumerate([["退役军人名单"], ["姓名", "公民身份号码", "人员类别"], ["许志强", pid, "退役军人"]]):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    book.save(str(path))
+    cfg = config_for(tmp_path, tmp_path / "inbox")
+    con = _db(cfg)
+    report = ingest_sources(con, cfg, "R1")
+    assert report.files[0].rows_loaded == 1
+    assert con.execute("SELECT name, id_number, row_number, sheet FROM raw_key_groups").fetchall() == [("许志强", pid, 3, "名单")]
