@@ -97,7 +97,7 @@ def _print_result(config_file: Path, result: dict[str, Any]) -> None:
         err.print(f"[yellow]file problem:[/] {message}", highlight=False, soft_wrap=True)
     folder = Path(result["exports"])
     out.print(f"\n导出 exports: {folder}")
-    for name in ("leads.xlsx", "leads.csv", "leads.parquet"):
+    for name in ("leads.xlsx", "leads.csv", "leads.parquet", "data_quality.xlsx", "data_quality.html"):
         out.print(f"  {folder / name}")
     out.print(f"数据库 database: {config.database_path}")
 

@@ -28,6 +28,7 @@ from pipeline.ingest import FileOutcome, ingest_sources
 from pipeline.lifecycle import apply_lifecycle
 from pipeline.normalise import FACT_TABLES, normalise_all
 from pipeline.persons import persons_frame, store_resolution
+from pipeline.quality import write_quality_report
 from pipeline.score import score_leads
 from pipeline.store import open_database, query_frame
 from schemas.config import AidLeadsConfig
@@ -213,9 +214,10 @@ def export_stage(config: AidLeadsConfig, run_id: str, unmask_reason: str | None 
         summary = _summary(con, run_id)
         out_dir = config.exports_dir / run_id
         files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason)
+        quality = write_quality_report(con, out_dir)
         _count(con, run_id, "export", "rows", "leads", files.rows)
         return {"xlsx": str(files.xlsx), "csv": str(files.csv), "parquet": str(files.parquet), "rows": files.rows,
-                "folder": str(out_dir)}
+                "folder": str(out_dir), "data_quality": str(quality["xlsx"])}
 
 
 def with_database(config: AidLeadsConfig, database: Path | str) -> AidLeadsConfig:

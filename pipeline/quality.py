@@ -1,0 +1,141 @@
+"""Data-quality report per run (XLSX and HTML): what is wrong with each agency's files, and where.
+
+Per source and file: rows read / loaded / quarantined / blank, encoding and header row, the column
+mapping used, ID number quality (valid, legacy 15-digit, bad check character, bad date, damaged,
+missing), exact duplicate rows, records that matched nobody else; then the quarantined rows and the
+unreadable values, each with file, row and reason — names and ID numbers masked — so a data officer
+can send each agency a concrete list of what to fix.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from matchers.idnumber import mask_id, mask_phone
+from pipeline.export import inert
+from pipeline.store import query_frame
+
+__all__ = ["quality_tables", "write_quality_report"]
+
+_FILES = """
+WITH records AS (
+    SELECT r.file_id, r.id_status,
+           count(*) OVER (PARTITION BY m.person_id) AS person_records
+    FROM person_records r JOIN person_members m USING (record_id)
+)
+SELECT f.source AS 来源, f.file_name AS 文件, coalesce(f.sheet, '') AS 工作表, coalesce(f.encoding, '') AS 编码,
+       f.header_row AS 表头行, f.rows_read AS 数据行, f.rows_loaded AS 入库行, f.rows_quarantined AS 隔离行,
+       f.rows_blank AS 空行,
+       (SELECT count(*) FROM field_issues q WHERE q.file_id = f.file_id) AS 字段问题,
+       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status = 'valid') AS 身份证有效,
+       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status = 'legacy15') AS 身份证15位,
+       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status IN ('bad_check', 'bad_date')) AS 身份证错误,
+       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status = 'damaged') AS 身份证损坏,
+       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status = 'missing') AS 身份证缺失,
+       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.person_records = 1) AS 未匹配他人记录,
+       f.column_mapping::VARCHAR AS 列映射, f.status AS 状态, coalesce(f.error, '') AS 问题
+FROM ingested_files f
+WHERE f.status IN ('loaded', 'rejected')
+ORDER BY f.source, f.file_name, f.sheet
+"""
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
+    """Exact duplicate rows per (source, file): rows whose every mapped value repeats an earlier row."""
+    out: dict[tuple[str, str], int] = {}
+    for source in ("victims", "disability", "subsistence", "enforcement", "key_groups"):
+        rows = con.execute(
+            f"""SELECT f.file_name, count(*) - count(DISTINCT md5(CAST(r AS VARCHAR)))
+                FROM (SELECT * EXCLUDE (file_id, source_file, file_sha256, sheet, row_number) , file_id AS fid
+                      FROM raw_{source}) r
+                JOIN ingested_files f ON f.file_id = r.fid WHERE f.status = 'loaded' GROUP BY f.file_name""").fetchall()
+        for name, dup in rows:
+            out[(source, name)] = int(dup)
+    return out
+
+
+_NAME_FIELDS = {"name", "head_name", "applicant_name", "respondent_name", "defendant_name"}
+_ID_FIELDS = {"id_number", "head_id_number", "applicant_id_number", "respondent_id_number", "cert_no"}
+
+
+def _mask_row(raw: str, mapping: dict[str, str]) -> str:
+    """A quarantined row as text, its names, ID numbers and phones masked (columns known from the file's mapping)."""
+    try:
+        row = json.loads(raw)
+    except ValueError:
+        return ""
+    field_of = {header: field for field, header in mapping.items()}
+    shown = []
+    for header, value in row.items():
+        text, field = str(value), field_of.get(header)
+        if field in _ID_FIELDS:
+            text = mask_id(text) if len(text) > 10 else "*" * len(text)
+        elif field in _NAME_FIELDS and text:
+            text = text[0] + "*" * (len(text) - 1)
+        elif field == "phone":
+            text = mask_phone(text)
+        shown.append(f"{header}={text}")
+    return "；".join(shown)[:500]
+
+
+def quality_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """The report's tables: per file, quarantined rows, unreadable values (identities masked)."""
+    files = query_frame(con, _FILES)
+    duplicates = _duplicates(con)
+    files = files.with_columns(pl.struct("来源", "文件").map_elements(
+        lambda s: duplicates.get((s["来源"], s["文件"]), 0), return_dtype=pl.Int64).alias("重复行"))
+    quarantine = query_frame(con, """SELECT q.source AS 来源, q.source_file AS 文件, q.row_number AS 行号, q.field AS 字段,
+                                            q.reason AS 原因, q.raw_row, f.column_mapping::VARCHAR AS mapping
+                                     FROM quarantine q JOIN ingested_files f USING (file_id) ORDER BY 1, 2, 3""")
+    masked = [_mask_row(raw, json.loads(mapping or "{}"))
+              for raw, mapping in zip(quarantine["raw_row"].to_list(), quarantine["mapping"].to_list())]
+    quarantine = quarantine.with_columns(pl.Series("行内容（已脱敏）", masked, dtype=pl.String)).drop("raw_row", "mapping")
+    issues = query_frame(con, """SELECT source AS 来源, source_file AS 文件, row_number AS 行号, field AS 字段,
+                                        reason AS 原因 FROM field_issues ORDER BY 1, 2, 3""")
+    return {"文件概况": files, "隔离行": quarantine, "字段问题": issues}
+
+
+def write_quality_report(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
+    """Write data_quality.xlsx and data_quality.html; returns their paths."""
+    import xlsxwriter
+
+    tables = quality_tables(con)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"xlsx": out_dir / "data_quality.xlsx", "html": out_dir / "data_quality.html"}
+    wb = xlsxwriter.Workbook(str(paths["xlsx"]), {"strings_to_formulas": False})
+    head = wb.add_format({"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "text_wrap": True})
+    for title, table in tables.items():
+        ws = wb.add_worksheet(title)
+        for c, name in enumerate(table.columns):
+            ws.write_string(0, c, name, head)
+            ws.set_column(c, c, 40 if name in ("列映射", "问题", "行内容（已脱敏）", "原因") else 12)
+        for r, row in enumerate(table.iter_rows(), start=1):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, (int, float)):
+                    ws.write_number(r, c, value)
+                else:
+                    ws.write_string(r, c, str(inert(str(value))))
+        ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, max(table.height, 1), max(len(table.columns) - 1, 0))
+    wb.close()
+    parts = ["<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>数据质量报告</title><style>"
+             "body{font-family:'Microsoft YaHei','PingFang SC','Noto Sans CJK SC',sans-serif;margin:2em}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #999;padding:3px 8px}"
+             "th{background:#1F4E78;color:#fff}</style></head><body><h1>数据质量报告</h1>"]
+    for title, table in tables.items():
+        parts.append(f"<h2>{html.escape(title)}（{table.height}）</h2><table><tr>")
+        parts += [f"<th>{html.escape(c)}</th>" for c in table.columns]
+        parts.append("</tr>")
+        for row in table.head(2000).iter_rows():
+            parts.append("<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row) + "</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    paths["html"].write_text("".join(parts), encoding="utf-8")
+    return paths
