@@ -64,3 +64,30 @@ def test_next_run_after_the_kills_completes(project):
     assert done.returncode == 0, done.stderr[-500:]
     assert _count_runs(work / "aidleads.duckdb") == [*before, "succeeded"]
     assert not (work / "aidleads.duckdb.building").exists() and not (work / ".aidleads.lock").exists()
+
+
+def test_no_personal_data_reaches_prefect_or_the_run_output(project):
+    """Prefect's home (its database, logs) and the run's terminal output hold counts, never identities."""
+    import csv
+    import re
+
+    root = project.parent
+    env = {**os.environ, "PREFECT_HOME": str(root / "prefect")}
+    done = subprocess.run([EXE, "run", "-c", str(project)], capture_output=True, env=env, timeout=600)
+    assert done.returncode == 0
+    with (SAMPLE / "truth" / "records.csv").open(encoding="utf-8") as fh:
+        present = {r["person_id"] for r in csv.DictReader(fh)}
+    with (SAMPLE / "truth" / "persons.csv").open(encoding="utf-8") as fh:
+        people = [r for r in csv.DictReader(fh) if r["person_id"] in present]
+    ids = {p["id18"] for p in people}
+    names = {p["name"] for p in people if len(p["name"]) >= 3}
+    blobs = [done.stdout, done.stderr] + [p.read_bytes() for p in (root / "prefect").rglob("*") if p.is_file()]
+    found_ids: set[str] = set()
+    found_names: set[str] = set()
+    for blob in blobs:
+        text = blob.decode("utf-8", errors="ignore")
+        found_ids |= set(re.findall(r"\d{17}[\dXx]", text)) & ids
+        for run in re.findall(r"[\u4e00-\u9fff·]{3,}", text):
+            found_names |= {n for n in names if n in run}
+    assert not found_ids, f"{len(found_ids)} ID numbers found in Prefect's files or the run output"
+    assert not found_names, f"{len(found_names)} names found in Prefect's files or the run output"
