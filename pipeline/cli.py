@@ -130,9 +130,12 @@ def demo(
     if not (sample / "victims").is_dir():
         _fail(AidLeadsError(f"bundled sample data not found at {sample}", hint="reinstall aidleads from the repository"))
     try:
-        if work.exists():
+        if work.exists() and any(work.iterdir()):
+            if not (work / "aidleads.toml").exists():
+                raise AidLeadsError(f"{work} exists and is not an aidleads demo folder; refusing to replace it",
+                                    hint="pass --work with a new or previous demo folder")
             shutil.rmtree(work)
-        work.mkdir(parents=True)
+        work.mkdir(parents=True, exist_ok=True)
         config_file = _write_demo_config(work.resolve(), sample)
         result = _run_flow(config_file)
         _print_result(config_file, result)

@@ -241,6 +241,9 @@ def prepare_build(config: AidLeadsConfig) -> Path:
     build.parent.mkdir(parents=True, exist_ok=True)
     if config.database_path.exists():
         shutil.copyfile(config.database_path, build)
+        wal = config.database_path.with_name(config.database_path.name + ".wal")
+        if wal.exists():  # a writer that was killed left changes not yet checkpointed
+            shutil.copyfile(wal, build.with_name(build.name + ".wal"))
     if build.exists():
         os.chmod(build, 0o600)
     return build

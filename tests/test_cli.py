@@ -73,3 +73,12 @@ def test_status_shows_runs_files_and_leads(built):
     result = runner.invoke(app, ["status", "-c", str(built)])
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output and "victims" in result.output and "open" in result.output
+
+
+def test_demo_refuses_to_replace_a_folder_that_is_not_a_demo(tmp_path):
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["demo", "--work", str(keep)])
+    assert result.exit_code == 2 and "refusing" in result.output
+    assert (keep / "notes.txt").read_text() == "keep me"
