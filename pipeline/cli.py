@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -37,6 +39,23 @@ def _prefect_defaults(work_dir: Path | None = None) -> None:
         home = (work_dir / "prefect").resolve()
         home.mkdir(parents=True, exist_ok=True)  # prefect cannot start its database in a missing folder
         os.environ["PREFECT_HOME"] = str(home)
+
+
+@contextmanager
+def _opened(config_file: Path, *, write: bool = False) -> Iterator[tuple[Any, Any]]:
+    """(config, connection) for a command; a writing command also holds the run lock, because a
+    nightly run in progress would overwrite its change when that run publishes."""
+    from pipeline.lock import run_lock
+    from pipeline.store import open_database
+    from schemas.config import load_config
+
+    cfg = load_config(config_file)
+    with run_lock(cfg.work_dir) if write else nullcontext():
+        con = open_database(cfg.database_path, read_only=not write)
+        try:
+            yield cfg, con
+        finally:
+            con.close()
 
 
 def _fail(exc: BaseException) -> None:
@@ -196,18 +215,12 @@ def leads(
 
 def _print_overdue(config_file: Path) -> None:
     from pipeline.lifecycle import overdue_leads
-    from pipeline.store import open_database
-    from schemas.config import load_config
 
     try:
-        cfg = load_config(config_file)
-        con = open_database(cfg.database_path, read_only=True)
+        with _opened(config_file) as (cfg, con):
+            rows = overdue_leads(con, cfg.lifecycle.deadline_working_days)
     except AidLeadsError as exc:
         _fail(exc)
-    try:
-        rows = overdue_leads(con, cfg.lifecycle.deadline_working_days)
-    finally:
-        con.close()
     if not rows:
         out.print(f"no lead is past the {cfg.lifecycle.deadline_working_days}-working-day deadline")
         return
@@ -227,27 +240,21 @@ def status(
 ) -> None:
     """Recent runs, files in force, quarantine, and open / overdue leads (counts only)."""
     from pipeline.lifecycle import overdue_leads
-    from pipeline.store import open_database
-    from schemas.config import load_config
 
     try:
-        cfg = load_config(config)
-        con = open_database(cfg.database_path, read_only=True)
+        with _opened(config) as (cfg, con):
+            recent = con.execute(
+                """SELECT r.run_id, r.started_at, r.finished_at, r.status, coalesce(r.message, ''),
+                          (SELECT coalesce(sum(value), 0) FROM run_counts c WHERE c.run_id = r.run_id AND c.metric = 'rows_loaded'),
+                          (SELECT coalesce(sum(value), 0) FROM run_counts c WHERE c.run_id = r.run_id AND c.metric = 'leads')
+                   FROM runs r ORDER BY r.run_id DESC LIMIT ?""", [runs]).fetchall()
+            files = con.execute(
+                """SELECT source, status, count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0)
+                   FROM ingested_files GROUP BY ALL ORDER BY 1, 2""").fetchall()
+            leads_by_status = con.execute("SELECT status, count(*) FROM leads GROUP BY 1 ORDER BY 1").fetchall()
+            late = overdue_leads(con, cfg.lifecycle.deadline_working_days)
     except AidLeadsError as exc:
         _fail(exc)
-    try:
-        recent = con.execute(
-            """SELECT r.run_id, r.started_at, r.finished_at, r.status, coalesce(r.message, ''),
-                      (SELECT coalesce(sum(value), 0) FROM run_counts c WHERE c.run_id = r.run_id AND c.metric = 'rows_loaded'),
-                      (SELECT coalesce(sum(value), 0) FROM run_counts c WHERE c.run_id = r.run_id AND c.metric = 'leads')
-               FROM runs r ORDER BY r.run_id DESC LIMIT ?""", [runs]).fetchall()
-        files = con.execute(
-            """SELECT source, status, count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0)
-               FROM ingested_files GROUP BY ALL ORDER BY 1, 2""").fetchall()
-        leads_by_status = con.execute("SELECT status, count(*) FROM leads GROUP BY 1 ORDER BY 1").fetchall()
-        late = overdue_leads(con, cfg.lifecycle.deadline_working_days)
-    finally:
-        con.close()
     table = Table(title="最近运行 recent runs")
     for col in ("run", "started (UTC)", "finished (UTC)", "outcome", "rows loaded", "leads", "message"):
         table.add_column(col)
@@ -280,20 +287,11 @@ def lead_set(
 ) -> None:
     """Set a lead's status."""
     from pipeline.lifecycle import STATUS_ZH, set_status
-    from pipeline.store import open_database
-    from schemas.config import load_config
-
-    from pipeline.lock import run_lock
 
     try:
-        cfg = load_config(config)
-        with run_lock(cfg.work_dir):  # a nightly run in progress would overwrite the change when it publishes
-            con = open_database(cfg.database_path)
-            try:
-                set_status(con, lead_id, status, by=by, note=note, amount=amount)
-                now = con.execute("SELECT status FROM leads WHERE lead_id = ?", [lead_id]).fetchall()[0][0]
-            finally:
-                con.close()
+        with _opened(config, write=True) as (_, con):
+            set_status(con, lead_id, status, by=by, note=note, amount=amount)
+            now = con.execute("SELECT status FROM leads WHERE lead_id = ?", [lead_id]).fetchall()[0][0]
     except AidLeadsError as exc:
         _fail(exc)
     out.print(f"{lead_id}: {STATUS_ZH[now]} ({now})")
@@ -306,17 +304,11 @@ def lead_sheet(
     config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
 ) -> None:
     """Write a printable one-page verification sheet (线索核查单) for a lead."""
-    from pipeline.store import open_database
     from pipeline.verification_sheet import write_verification_sheet
-    from schemas.config import load_config
 
     try:
-        cfg = load_config(config)
-        con = open_database(cfg.database_path, read_only=True)
-        try:
+        with _opened(config) as (cfg, con):
             path = write_verification_sheet(con, lead_id, output or cfg.exports_dir / "sheets" / f"{lead_id}.xlsx")
-        finally:
-            con.close()
     except AidLeadsError as exc:
         _fail(exc)
     out.print(str(path))
@@ -330,19 +322,10 @@ def lead_import(
 ) -> None:
     """Apply the outcomes prosecutors wrote into a returned leads.xlsx."""
     from pipeline.lifecycle import import_outcomes
-    from pipeline.store import open_database
-    from schemas.config import load_config
-
-    from pipeline.lock import run_lock
 
     try:
-        cfg = load_config(config)
-        with run_lock(cfg.work_dir):  # a nightly run in progress would overwrite the changes when it publishes
-            con = open_database(cfg.database_path)
-            try:
-                report = import_outcomes(con, workbook, by=by)
-            finally:
-                con.close()
+        with _opened(config, write=True) as (_, con):
+            report = import_outcomes(con, workbook, by=by)
     except AidLeadsError as exc:
         _fail(exc)
     out.print(f"updated {report.updated} leads, {report.unchanged} already had that status")
@@ -358,17 +341,11 @@ def report(
 ) -> None:
     """Quarterly figures (每季度通报): found, verified, aided, amounts — XLSX, PNG chart and HTML."""
     from pipeline.report import parse_quarter, write_quarterly_report
-    from pipeline.store import open_database
-    from schemas.config import load_config
 
     try:
-        cfg = load_config(config)
         q = parse_quarter(quarter)
-        con = open_database(cfg.database_path, read_only=True)
-        try:
+        with _opened(config) as (cfg, con):
             paths = write_quarterly_report(con, q, out_dir or cfg.exports_dir / "reports")
-        finally:
-            con.close()
     except AidLeadsError as exc:
         _fail(exc)
     for path in paths.values():

@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from matchers.idnumber import mask_id, mask_phone
-from pipeline.export import inert
+from pipeline.workbook import write_tables_xlsx
 from pipeline.store import query_frame
 
 __all__ = ["quality_tables", "write_quality_report"]
@@ -102,29 +102,11 @@ def quality_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
 
 def write_quality_report(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
     """Write data_quality.xlsx and data_quality.html; returns their paths."""
-    import xlsxwriter
-
     tables = quality_tables(con)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"xlsx": out_dir / "data_quality.xlsx", "html": out_dir / "data_quality.html"}
-    wb = xlsxwriter.Workbook(str(paths["xlsx"]), {"strings_to_formulas": False})
-    head = wb.add_format({"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "text_wrap": True})
-    for title, table in tables.items():
-        ws = wb.add_worksheet(title)
-        for c, name in enumerate(table.columns):
-            ws.write_string(0, c, name, head)
-            ws.set_column(c, c, 40 if name in ("列映射", "问题", "行内容（已脱敏）", "原因") else 12)
-        for r, row in enumerate(table.iter_rows(), start=1):
-            for c, value in enumerate(row):
-                if value is None:
-                    continue
-                if isinstance(value, (int, float)):
-                    ws.write_number(r, c, value)
-                else:
-                    ws.write_string(r, c, str(inert(str(value))))
-        ws.freeze_panes(1, 0)
-        ws.autofilter(0, 0, max(table.height, 1), max(len(table.columns) - 1, 0))
-    wb.close()
+    wide = ("列映射", "问题", "行内容（已脱敏）", "原因")
+    write_tables_xlsx(paths["xlsx"], tables, lambda _, name: 40 if name in wide else 12)
     parts = ["<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>数据质量报告</title><style>"
              "body{font-family:'Microsoft YaHei','PingFang SC','Noto Sans CJK SC',sans-serif;margin:2em}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #999;padding:3px 8px}"

@@ -21,6 +21,7 @@ import polars as pl
 
 from pipeline.errors import AidLeadsError
 from pipeline.store import query_frame
+from pipeline.workbook import write_tables_xlsx
 
 __all__ = ["Quarter", "parse_quarter", "quarter_leads", "quarterly_tables", "write_quarterly_report"]
 
@@ -183,24 +184,7 @@ def write_quarterly_report(con: duckdb.DuckDBPyConnection, quarter: Quarter, out
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = quarterly_tables(con, quarter)
     paths = {ext: out_dir / f"report_{quarter}.{ext}" for ext in ("xlsx", "png", "html")}
-    import xlsxwriter
-
-    wb = xlsxwriter.Workbook(str(paths["xlsx"]))
-    head = wb.add_format({"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF"})
-    for title, table in tables.items():
-        ws = wb.add_worksheet(title)
-        for c, name in enumerate(table.columns):
-            ws.write_string(0, c, name, head)
-            ws.set_column(c, c, 16 if c else 24)
-        for r, row in enumerate(table.iter_rows(), start=1):
-            for c, value in enumerate(row):
-                if value is None:
-                    continue
-                if isinstance(value, (int, float)):
-                    ws.write_number(r, c, value)
-                else:
-                    ws.write_string(r, c, str(value))
-    wb.close()
+    write_tables_xlsx(paths["xlsx"], tables, lambda c, _: 16 if c else 24)
     _chart(tables, quarter, paths["png"])
     paths["html"].write_text(_html(tables, quarter, paths["png"]), encoding="utf-8")
     return paths
