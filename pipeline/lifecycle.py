@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from pipeline.errors import AidLeadsError, SourceFormatError
+from pipeline.store import query_frame
 from pipeline.values import ValueParseError, parse_amount
 
 __all__ = [
@@ -57,61 +58,69 @@ def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id:
 
     A closed lead whose evidence did not change is not listed again; one with new evidence is
     listed as 'changed' with what changed, and its status goes back to new (the reopening is kept in
-    lead_events). Returns counts by tier and by change.
+    lead_events). Returns counts by tier and by change. Set-based: a province's leads merge in one
+    statement per kind of change, not one per lead.
     """
-    known = {row[0]: row[1:] for row in con.execute("SELECT lead_id, fingerprint, status, reasons FROM leads").fetchall()}
+    known = query_frame(con, "SELECT lead_id, fingerprint AS _old_fp, status AS _old_status, reasons AS _old_reasons "
+                             "FROM leads")
+    closed = pl.col("_old_status").is_in(list(CLOSED_STATUSES))
+    frame = (
+        leads.with_row_index("_order")
+        .join(known, on="lead_id", how="left")
+        .sort("_order")
+        .with_columns(
+            pl.when(pl.col("_old_fp").is_null()).then(pl.lit("new"))
+            .when(pl.col("_old_fp") == pl.col("fingerprint")).then(pl.lit("unchanged"))
+            .otherwise(pl.lit("changed")).alias("change"))
+        .filter(~((pl.col("change") == "unchanged") & closed))  # handled, and nothing new: not raised again
+    )
+    changed = frame.filter(pl.col("change") == "changed")
+    details = {lead_id: _change_detail(old, new) for lead_id, old, new
+               in changed.select("lead_id", "_old_reasons", "reasons").iter_rows()}
+    frame = frame.with_columns(
+        pl.col("lead_id").replace_strict(details, default="", return_dtype=pl.String).alias("change_detail"),
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"),
+        (pl.col("change") == "changed").and_(closed).fill_null(False).alias("_reopen"),
+    )
     now = _now()
-    listed: list[dict] = []
-    counts: dict[str, int] = {}
+    con.register("_run_leads", frame.to_arrow())
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM lead_history WHERE run_id = ?", [run_id])
-        for lead in leads.iter_rows(named=True):
-            previous = known.get(lead["lead_id"])
-            detail = ""
-            if previous is None:
-                change = "new"
-                con.execute(
-                    """INSERT INTO leads (lead_id, case_no, subject_person_id, victim_person_id, subject_role,
-                           first_run_id, last_run_id, score, tier, fingerprint, change, status, status_at, reasons)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', 'new', ?, ?)""",
-                    [lead["lead_id"], lead["case_no"], lead["subject_person_id"], lead["victim_person_id"],
-                     lead["subject_role"], run_id, run_id, lead["score"], lead["tier"], lead["fingerprint"], now,
-                     lead["reasons"]])
-            else:
-                fingerprint, status, old_reasons = previous
-                if fingerprint == lead["fingerprint"]:
-                    if status in CLOSED_STATUSES:
-                        continue  # handled, and nothing new: do not raise it again
-                    change = "unchanged"
-                else:
-                    change = "changed"
-                    detail = _change_detail(old_reasons, lead["reasons"])
-                    if status in CLOSED_STATUSES:  # new evidence on a handled lead: raise it again
-                        con.execute("UPDATE leads SET status = 'new', status_at = ?, status_by = NULL WHERE lead_id = ?",
-                                    [now, lead["lead_id"]])
-                        con.execute("INSERT INTO lead_events VALUES (?, ?, 'new', NULL, ?, 'run', NULL)",
-                                    [lead["lead_id"], now, f"新证据重新提示（{detail[:200]}）"])
-                con.execute(
-                    """UPDATE leads SET last_run_id = ?, score = ?, tier = ?, fingerprint = ?, change = ?,
-                           subject_person_id = ?, victim_person_id = ?, subject_role = ?, reasons = ?
-                       WHERE lead_id = ?""",
-                    [run_id, lead["score"], lead["tier"], lead["fingerprint"], change, lead["subject_person_id"],
-                     lead["victim_person_id"], lead["subject_role"], lead["reasons"], lead["lead_id"]])
-            listed.append({**lead, "change": change, "change_detail": detail})
-            counts[lead["tier"]] = counts.get(lead["tier"], 0) + 1
-            counts[change] = counts.get(change, 0) + 1
-        for rank, lead in enumerate(listed, start=1):
-            con.execute(
-                f"""INSERT INTO lead_history (run_id, lead_id, rank, score, tier, change, change_detail,
-                        {", ".join(_HISTORY_COLUMNS)})
-                    VALUES (?, ?, ?, ?, ?, ?, ?, {", ".join("?" for _ in _HISTORY_COLUMNS)})""",
-                [run_id, lead["lead_id"], rank, lead["score"], lead["tier"], lead["change"], lead["change_detail"],
-                 *[lead[c] for c in _HISTORY_COLUMNS]])
+        con.execute(
+            """INSERT INTO leads (lead_id, case_no, subject_person_id, victim_person_id, subject_role,
+                   first_run_id, last_run_id, score, tier, fingerprint, change, status, status_at, reasons)
+               SELECT lead_id, case_no, subject_person_id, victim_person_id, subject_role, $run, $run, score, tier,
+                      fingerprint, 'new', 'new', $now, reasons
+               FROM _run_leads WHERE change = 'new'""", {"run": run_id, "now": now})
+        # new evidence on a handled lead: raise it again, and say why in its events
+        con.execute(
+            """INSERT INTO lead_events (lead_id, event_at, status, by_whom, note, origin, amount)
+               SELECT lead_id, $now, 'new', NULL, '新证据重新提示（' || left(change_detail, 200) || '）', 'run', NULL
+               FROM _run_leads WHERE _reopen""", {"now": now})
+        con.execute(
+            """UPDATE leads SET status = 'new', status_at = $now, status_by = NULL
+               FROM _run_leads r WHERE r._reopen AND leads.lead_id = r.lead_id""", {"now": now})
+        con.execute(
+            """UPDATE leads SET last_run_id = $run, score = r.score, tier = r.tier, fingerprint = r.fingerprint,
+                   change = r.change, subject_person_id = r.subject_person_id, victim_person_id = r.victim_person_id,
+                   subject_role = r.subject_role, reasons = r.reasons
+               FROM _run_leads r WHERE r.change <> 'new' AND leads.lead_id = r.lead_id""", {"run": run_id})
+        con.execute(
+            f"""INSERT INTO lead_history (run_id, lead_id, rank, score, tier, change, change_detail,
+                    {", ".join(_HISTORY_COLUMNS)})
+                SELECT $run, lead_id, rank, score, tier, change, change_detail, {", ".join(_HISTORY_COLUMNS)}
+                FROM _run_leads ORDER BY rank""", {"run": run_id})
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.unregister("_run_leads")
+    counts: dict[str, int] = {}
+    for column in ("tier", "change"):
+        for value, n in frame.group_by(column).len().iter_rows():
+            counts[value] = n
     return counts
 
 

@@ -108,6 +108,26 @@ class _Index:
         return max(counts, key=lambda k: (counts[k], str(k))) if counts else None
 
 
+def _around_victims(records: pl.DataFrame, facts: dict[str, pl.DataFrame]
+                    ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Only the records a lead can draw on: the people of the victims' cases (victims and relatives)
+    and everyone sharing a subsistence household with them. A province's rolls are mostly people
+    no case touches; looking them up one by one would cost minutes."""
+    person_of = records.select("record_id", "person_id")
+    case_people = facts["victim_facts"].select("record_id").join(person_of, on="record_id").select("person_id")
+    subsistence = facts.get("subsistence_facts")
+    people = case_people
+    if subsistence is not None and subsistence.height:
+        household_of = subsistence.select("record_id", "household_key").join(person_of, on="record_id")
+        households = household_of.join(case_people.unique(), on="person_id", how="semi").select("household_key")
+        people = pl.concat([case_people, household_of.join(households.unique(), on="household_key", how="semi")
+                            .select("person_id")])
+    kept = records.join(people.unique(), on="person_id", how="semi")
+    ids = kept.select("record_id")
+    return kept, {table: (frame.join(ids, on="record_id", how="semi") if "record_id" in frame.columns else frame)
+                  for table, frame in facts.items()}
+
+
 def _lead_id(key: bytes, case_no: str, identity: str) -> str:
     digest = hmac.new(key, f"{case_no}|{identity}".encode("utf-8"), hashlib.sha256).hexdigest()
     return "XS" + digest[:12].upper()
@@ -127,10 +147,11 @@ def score_leads(
     aided_before maps a person id to the case in which that person already received judicial aid.
     """
     today = today or dt.date.today()
-    idx = _Index(records, facts)
     victims = facts.get("victim_facts")
     if victims is None or victims.height == 0:
         return pl.DataFrame(schema={c: pl.String for c in LEAD_COLUMNS})
+    records, facts = _around_victims(records, facts)
+    idx = _Index(records, facts)
 
     cases: dict[tuple[str, str], dict[str, Any]] = {}
     relatives: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
