@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
+from pipeline.errors import AidLeadsError
 from pipeline.store import replace_table
 
-__all__ = ["persons_frame", "store_resolution", "LINK_COMMENTS"]
+__all__ = ["persons_frame", "with_id_hmac", "id_hmac", "id_key", "store_resolution", "LINK_COMMENTS", "ID_KEY_FILE"]
+
+ID_KEY_FILE = ".id_key"
+"""The HMAC key for `persons.id_hmac`, in the work folder (outside the database), owner-readable only."""
 
 _FIELDS_ZH = {"name": "姓名", "id": "身份证号", "birth_date": "出生日期", "sex": "性别", "region": "地区",
               "phone": "电话", "address": "住址", "counterpart": "对方当事人 (被告人/被执行人)"}
@@ -45,6 +54,46 @@ def persons_frame(records: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame
     )
 
 
+def id_key(work_dir: Path, *, create: bool = True) -> bytes:
+    """The secret behind `id_hmac`: created once (32 random bytes, mode 0600) and kept outside the database.
+
+    Losing it changes every id_hmac on the next run; back it up apart from the database.
+    """
+    path = Path(work_dir) / ID_KEY_FILE
+    if not path.exists():
+        if not create:
+            raise AidLeadsError(f"no ID hash key at {path}", hint="run `aidleads run` once; the key is made on the first run")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # created with mode 0600 from the start, never readable by others even briefly
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # made meanwhile by another process
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+    key = path.read_bytes()
+    if len(key) < 16:
+        raise AidLeadsError(f"ID hash key {path} is damaged ({len(key)} bytes)",
+                            hint="restore it from backup; deleting it makes a new key and changes every id_hmac")
+    return key
+
+
+def id_hmac(id18: str | None, key: bytes) -> str | None:
+    """HMAC-SHA256 of an 18-character ID number (hex): the same person gives the same value, the number is not recoverable."""
+    if not id18:
+        return None
+    return hmac.new(key, id18.strip().upper().encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def with_id_hmac(persons: pl.DataFrame, key: bytes) -> pl.DataFrame:
+    """`persons` with `id_hmac` after `id18`, the keyed hash analysts see instead of the number."""
+    hashed = persons.with_columns(
+        pl.col("id18").map_elements(lambda v: id_hmac(v, key), return_dtype=pl.String).alias("id_hmac"))
+    columns = list(persons.columns)
+    columns.insert(columns.index("id18") + 1, "id_hmac")
+    return hashed.select(columns)
+
+
 def _record_evidence(links: pl.DataFrame) -> pl.DataFrame:
     """Per record, the explanation of its strongest link (why it belongs to its person)."""
     if links.height == 0:
@@ -64,6 +113,7 @@ def store_resolution(con: duckdb.DuckDBPyConnection, resolution: Any, persons: p
                   column_comments={"record_id": "记录号", "person_id": "人员号 (stable: derived from the cluster's records)"})
     replace_table(con, "persons", persons, table_comment="人员: one row per resolved person", column_comments={
         "person_id": "人员号", "name": "姓名 (most common)", "id18": "身份证号 (most common valid)",
+        "id_hmac": "身份证号密钥散列 (HMAC-SHA256, key in the work folder's .id_key, not in the database): analysts see this, never id18",
         "birth_date": "出生日期", "sex": "性别", "phone": "电话", "address": "住址",
         "n_records": "记录数", "sources": "出现的来源"})
     replace_table(con, "record_evidence", _record_evidence(resolution.links),

@@ -27,7 +27,7 @@ from pipeline.export import export_leads
 from pipeline.ingest import FileOutcome, ingest_sources
 from pipeline.lifecycle import apply_lifecycle
 from pipeline.normalise import FACT_TABLES, normalise_all
-from pipeline.persons import persons_frame, store_resolution
+from pipeline.persons import id_key, persons_frame, store_resolution, with_id_hmac
 from pipeline.quality import write_quality_report
 from pipeline.score import score_leads
 from pipeline.store import open_database, query_frame
@@ -122,7 +122,7 @@ def resolve_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
         if context.height:
             resolution.clusters = merge_links_into_clusters(resolution.clusters, context, records)
             resolution.links = pl.concat([resolution.links, context], how="diagonal_relaxed")
-        persons = persons_frame(records, resolution.clusters)
+        persons = with_id_hmac(persons_frame(records, resolution.clusters), id_key(config.work_dir))
         store_resolution(con, resolution, persons)
         stats = {k: int(v) for k, v in resolution.stats.items() if isinstance(v, (int, float))}
         stats["persons"] = persons.height

@@ -12,7 +12,7 @@ import polars as pl
 from pipeline.errors import DatabaseError
 from schemas.sources import SOURCES, SourceSpec
 
-__all__ = ["open_database", "ensure_schema", "raw_table", "replace_table", "LINEAGE_COLUMNS"]
+__all__ = ["open_database", "ensure_schema", "ensure_views", "raw_table", "replace_table", "LINEAGE_COLUMNS"]
 
 LINEAGE_COLUMNS: dict[str, tuple[str, str]] = {
     "file_id": ("BIGINT", "文件号 (ingested_files.file_id)"),
@@ -90,6 +90,36 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         _add_missing_columns(con, statement)
     for spec in SOURCES.values():
         con.execute(_raw_ddl(spec))
+    ensure_views(con)
+
+
+_VIEW = re.compile(r"^\s*CREATE OR REPLACE VIEW (\S+)", re.M)
+
+
+def ensure_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """(Re)create the analyst views of schemas/views.sql with their comments; returns the views made.
+
+    A view over a table (or column) that no run has made yet is skipped, with its comments; the next
+    opening after the run has made it creates the view.
+    """
+    sql = resources.files("schemas").joinpath("views.sql").read_text(encoding="utf-8")
+    made: list[str] = []
+    skipping = False
+    for statement in re.split(r";\s*\n", sql):
+        if not any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines()):
+            continue
+        view = _VIEW.search(statement)
+        if view:
+            try:
+                con.execute(statement)
+            except (duckdb.CatalogException, duckdb.BinderException):
+                skipping = True
+            else:
+                skipping = False
+                made.append(view.group(1))
+        elif not skipping:
+            con.execute(statement)
+    return made
 
 
 def replace_table(

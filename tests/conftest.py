@@ -66,3 +66,27 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="session")
+def bundled_demo(tmp_path_factory) -> Path:
+    """The bundled sample county run once by the plain stage functions (as `aidleads demo` does, without
+    Prefect); returns the config file. Tests that change the database must copy it first."""
+    from importlib import resources
+
+    from pipeline import run as stages
+    from schemas.config import load_config
+
+    sample = Path(str(resources.files("data_samples").joinpath("county")))
+    base = tmp_path_factory.mktemp("bundled_demo")
+    toml = base / "aidleads.toml"
+    lines = [f'[paths]\nwork_dir = "{(base / "work").as_posix()}"\n']
+    lines += [f'[sources.{s}]\npath = "{(sample / s).as_posix()}"\n'
+              for s in ("victims", "disability", "subsistence", "enforcement", "key_groups")]
+    toml.write_text("\n".join(lines), encoding="utf-8")
+    config = load_config(toml)
+    run_id = stages.start_run(config, str(toml))
+    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage, stages.score_stage, stages.export_stage):
+        stage(config, run_id)
+    stages.finish_run(config, run_id, "succeeded")
+    return toml
