@@ -41,6 +41,8 @@ Clusters never join two different valid IDs, nor the two sides of a conflict (ma
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -52,7 +54,7 @@ from matchers.comparison import FIELDS, compare_pairs, prepare_records
 from matchers.households import household_relations
 from matchers.weights import FSModel, estimate_model, score_pairs
 
-__all__ = ["LinkSettings", "Resolution", "resolve_people", "LINK_COLUMNS"]
+__all__ = ["LinkSettings", "Resolution", "resolve_people", "LINK_COLUMNS", "Meter"]
 
 LINK_COLUMNS: tuple[str, ...] = (
     "record_id_l", "record_id_r", "method", "match_weight", "match_probability",
@@ -185,32 +187,44 @@ def _empty_links() -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None) -> Resolution:
+Meter = Callable[[str], AbstractContextManager[object]]
+"""meter('block' | 'compare' | 'cluster') wraps a step of resolution, e.g. to time it (pipeline.bench)."""
+
+
+def _no_meter(step: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, meter: Meter = _no_meter) -> Resolution:
     """Resolve the records into people: links with evidence, clusters, households and counts."""
     settings = settings or LinkSettings()
-    prepared = prepare_records(records)
-    if prepared["record_id"].n_unique() != prepared.height:
-        raise ValueError("records.record_id must be unique")
-    pairs, stats = candidate_pairs(prepared, settings.max_block_size)
-    stats["records"] = prepared.height
-    compared = compare_pairs(prepared, pairs)
-    model = None
-    links, cut = _empty_links(), _empty_links()
-    cannot_link = pl.DataFrame(schema={"record_id_l": pl.Int64, "record_id_r": pl.Int64})
-    if compared.height:
-        model = estimate_model(prepared, compared, u_pairs=settings.u_sample_pairs, seed=settings.seed,
-                               em_iterations=settings.em_max_iterations)
-        decided = _decide(score_pairs(compared, model, tf_adjust=settings.tf_adjust), settings)
-        links = decided.filter(pl.col("method").is_not_null()).with_columns(_evidence()).select(LINK_COLUMNS)
-        cannot_link = decided.filter(pl.col("cannot_link")).select("record_id_l", "record_id_r")
-        stats.update(anchor_pairs=model.n_anchor_pairs, random_pairs=model.n_random_pairs,
-                     em_iterations=model.em_iterations, id_agree_name_different=int(decided["id_name_conflict"].sum()))
-    clusters, cut = cluster_records(prepared, links, cannot_link)
-    if cut.height:
-        cut_keys = cut.select("record_id_l", "record_id_r")
-        links = links.join(cut_keys, on=["record_id_l", "record_id_r"], how="anti")
-    links = links.sort("record_id_l", "record_id_r")
-    households = household_relations(records, clusters)
+    with meter("block"):
+        prepared = prepare_records(records)
+        if prepared["record_id"].n_unique() != prepared.height:
+            raise ValueError("records.record_id must be unique")
+        pairs, stats = candidate_pairs(prepared, settings.max_block_size)
+        stats["records"] = prepared.height
+    with meter("compare"):
+        compared = compare_pairs(prepared, pairs)
+        model = None
+        links, cut = _empty_links(), _empty_links()
+        cannot_link = pl.DataFrame(schema={"record_id_l": pl.Int64, "record_id_r": pl.Int64})
+        if compared.height:
+            model = estimate_model(prepared, compared, u_pairs=settings.u_sample_pairs, seed=settings.seed,
+                                   em_iterations=settings.em_max_iterations)
+            decided = _decide(score_pairs(compared, model, tf_adjust=settings.tf_adjust), settings)
+            links = decided.filter(pl.col("method").is_not_null()).with_columns(_evidence()).select(LINK_COLUMNS)
+            cannot_link = decided.filter(pl.col("cannot_link")).select("record_id_l", "record_id_r")
+            stats.update(anchor_pairs=model.n_anchor_pairs, random_pairs=model.n_random_pairs,
+                         em_iterations=model.em_iterations,
+                         id_agree_name_different=int(decided["id_name_conflict"].sum()))
+    with meter("cluster"):
+        clusters, cut = cluster_records(prepared, links, cannot_link)
+        if cut.height:
+            cut_keys = cut.select("record_id_l", "record_id_r")
+            links = links.join(cut_keys, on=["record_id_l", "record_id_r"], how="anti")
+        links = links.sort("record_id_l", "record_id_r")
+        households = household_relations(records, clusters)
     for method in ("id_exact", "id_typo", "probabilistic"):
         stats[f"links_{method}"] = int((links["method"] == method).sum())
     stats.update(links=links.height, links_cut_by_guard=cut.height, cannot_link_pairs=cannot_link.height,

@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from matchers.case_context import case_context_links, merge_links_into_clusters
-from matchers.linking import LinkSettings, resolve_people
+from matchers.linking import LinkSettings, Meter, resolve_people
 from pipeline.errors import AidLeadsError
 from pipeline.export import export_leads
 from pipeline.ingest import FileOutcome, ingest_sources
@@ -111,19 +111,22 @@ def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
         return out
 
 
-def resolve_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
+def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = None) -> dict[str, int]:
+    """Link records into persons; `meter` (block / compare / cluster) lets the benchmark time the steps."""
+    meter = meter or (lambda step: nullcontext())
     with database(config) as con:
         records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
         settings = LinkSettings(match_probability=config.linking.match_probability,
                                 max_block_size=config.linking.max_block_size)
-        resolution = resolve_people(records, settings)
-        context = case_context_links(records, query_frame(con, "SELECT * FROM victim_facts"),
-                                     query_frame(con, "SELECT * FROM enforcement_facts"))
-        if context.height:
-            resolution.clusters = merge_links_into_clusters(resolution.clusters, context, records)
-            resolution.links = pl.concat([resolution.links, context], how="diagonal_relaxed")
-        persons = with_id_hmac(persons_frame(records, resolution.clusters), id_key(config.work_dir))
-        store_resolution(con, resolution, persons)
+        resolution = resolve_people(records, settings, meter)
+        with meter("cluster"):
+            context = case_context_links(records, query_frame(con, "SELECT * FROM victim_facts"),
+                                         query_frame(con, "SELECT * FROM enforcement_facts"))
+            if context.height:
+                resolution.clusters = merge_links_into_clusters(resolution.clusters, context, records)
+                resolution.links = pl.concat([resolution.links, context], how="diagonal_relaxed")
+            persons = with_id_hmac(persons_frame(records, resolution.clusters), id_key(config.work_dir))
+            store_resolution(con, resolution, persons)
         stats = {k: int(v) for k, v in resolution.stats.items() if isinstance(v, (int, float))}
         stats["persons"] = persons.height
         stats["links"] = resolution.links.height
