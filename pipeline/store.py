@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib import resources
 from pathlib import Path
@@ -80,17 +81,61 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, statement: str) -> None
             con.execute(f"ALTER TABLE {table} ADD COLUMN {column.group(1)} {column.group(2)}")
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table that does not exist yet and add columns newer versions need (idempotent)."""
-    ddl = resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
-    for statement in re.split(r";\s*\n", ddl):
-        if not any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines()):
-            continue
-        con.execute(statement)
-        _add_missing_columns(con, statement)
+def _schema_fingerprint() -> str:
+    """What the schema this version creates looks like: the DDL, the views and the raw-table layout."""
+    digest = hashlib.sha256()
+    for name in ("ddl.sql", "views.sql"):
+        digest.update(resources.files("schemas").joinpath(name).read_bytes())
     for spec in SOURCES.values():
-        con.execute(_raw_ddl(spec))
-    ensure_views(con)
+        digest.update(_raw_ddl(spec).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _schema_current(con: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:
+    """True when this database already has this version's schema and every analyst view."""
+    state = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'schema_state'").fetchall()
+    if not state[0][0]:
+        return False
+    stored = con.execute("SELECT value FROM schema_state WHERE key = 'fingerprint'").fetchall()
+    if not stored or stored[0][0] != fingerprint:
+        return False
+    views = con.execute("SELECT count(*) FROM duckdb_views() WHERE schema_name = 'analyst'").fetchall()[0][0]
+    return views >= _expected_views()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table that does not exist yet and add columns newer versions need (idempotent).
+
+    Hundreds of DDL and COMMENT statements take over a second, and every stage opens the database:
+    a database that already carries this version's schema (its fingerprint) is left as it is.
+    """
+    fingerprint = _schema_fingerprint()
+    if _schema_current(con, fingerprint):
+        return
+    ddl = resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in re.split(r";\s*\n", ddl):
+            if not any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines()):
+                continue
+            con.execute(statement)
+            _add_missing_columns(con, statement)
+        for spec in SOURCES.values():
+            con.execute(_raw_ddl(spec))
+        con.execute("CREATE TABLE IF NOT EXISTS schema_state (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("COMMENT ON TABLE schema_state IS '库结构版本: fingerprint of the schema this database was last brought up to'")
+        con.execute("INSERT OR REPLACE INTO schema_state VALUES ('fingerprint', ?)", [fingerprint])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    ensure_views(con)  # outside the transaction: a view whose tables do not exist yet fails, and is skipped
+
+
+def _expected_views() -> int:
+    sql = resources.files("schemas").joinpath("views.sql").read_text(encoding="utf-8")
+    return len(_VIEW.findall(sql))
 
 
 _VIEW = re.compile(r"^\s*CREATE OR REPLACE VIEW (\S+)", re.M)
