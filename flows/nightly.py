@@ -91,10 +91,44 @@ def _run_stages(config: Any, config_path: str, run_id: str | None, logger: Any) 
         exported = export_task(config_path, db, run_id)
         logger.info("export: %d leads written", exported["rows"])
         stages.finish_run(stages.with_database(config, build), run_id, "succeeded")
+        summary = _counts_for_ui(stages.with_database(config, build), run_id, exported["rows"], logger)
         stages.publish_build(config, build, run_id)
+        _publish_summary_artifacts(summary, logger)
         print(f"done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     except BaseException as exc:
         build.unlink(missing_ok=True)
         stages.record_failure(config, run_id, type(exc).__name__)
         raise
     return {"run_id": run_id, "ingest_errors": len(ingested["errors"]), "exports": exported["folder"]}
+
+
+SUMMARY_ARTIFACT_KEY = "aidleads-run-summary"
+SOURCES_ARTIFACT_KEY = "aidleads-source-counts"
+
+
+def _counts_for_ui(config: Any, run_id: str, export_rows: int, logger: Any) -> dict[str, Any] | None:
+    """The night's counts for the UI, read from the finished build; a failure here never fails the night."""
+    from pipeline.ui_summary import ui_summary
+
+    try:
+        return ui_summary(config, run_id, export_rows)
+    except Exception as exc:  # noqa: BLE001 — the artifact is a convenience; the leads are already built
+        logger.warning("run summary not gathered for the UI (%s)", type(exc).__name__)
+        return None
+
+
+def _publish_summary_artifacts(summary: dict[str, Any] | None, logger: Any) -> None:
+    """Counts-only markdown and table artifacts on the flow run; a failure is a warning, never a failed night."""
+    if summary is None:
+        return
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    from pipeline.ui_summary import source_count_rows, summary_markdown
+
+    try:
+        create_markdown_artifact(markdown=summary_markdown(summary), key=SUMMARY_ARTIFACT_KEY,
+                                 description=f"aidleads run {summary['run_id']}: counts only")
+        create_table_artifact(table=source_count_rows(summary), key=SOURCES_ARTIFACT_KEY,
+                              description=f"aidleads run {summary['run_id']}: rows per source (counts only)")
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("run summary artifact not published (%s)", type(exc).__name__)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from schemas.cron import cron_problem, timezone_problem
 from schemas.sources import SOURCES
 
-__all__ = ["AidLeadsConfig", "SourceConfig", "ScoringConfig", "LinkingConfig", "load_config", "config_from_dict"]
+__all__ = ["AidLeadsConfig", "SourceConfig", "ScoringConfig", "LinkingConfig", "ExportConfig", "ScheduleConfig",
+           "load_config", "config_from_dict"]
 
 
 class _Strict(BaseModel):
@@ -32,9 +35,22 @@ class PathsConfig(_Strict):
     exports: str = "exports"
 
 
+class DistributedConfig(_Strict):
+    """Run the compare step on a Dask cluster through Prefect (prefect-dask); off by default."""
+
+    enabled: bool = False
+    scheduler: str | None = Field(None, description="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786; "
+                                                    "unset: a local cluster of `workers` processes")
+    workers: int = Field(2, ge=1, description="worker processes of the local cluster")
+    partitions: int = Field(8, ge=1, description="pieces the candidate pairs are cut into, one task each")
+    scratch: str | None = Field(None, description="folder every worker can read and write (shared storage on a "
+                                                  "real cluster); default: the work folder")
+
+
 class LinkingConfig(_Strict):
     match_probability: float = Field(0.99, gt=0.5, lt=1.0, description="probabilistic links below this are not made")
     max_block_size: int = Field(5000, ge=10, description="blocks larger than this are skipped and reported")
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
 
 class ScoringConfig(_Strict):
@@ -88,12 +104,53 @@ class LifecycleConfig(_Strict):
     deadline_working_days: int = Field(7, ge=1, description="working days from assignment to a verified outcome (Datian: 7)")
 
 
+class ExportConfig(_Strict):
+    """Optional password for leads.xlsx. The config names where the password is, never the password itself."""
+
+    password_env: str | None = Field(None, description="environment variable holding the leads.xlsx password")
+    password_file: str | None = Field(None, description="file whose first line is the password (relative to the config file)")
+
+
+class ScheduleConfig(_Strict):
+    """When `aidleads serve` runs the nightly job: a cron line read in a timezone, and the deployment's name."""
+
+    cron: str = Field("0 2 * * *", description="minute hour day-of-month month day-of-week (default: 02:00 daily)")
+    timezone: str = Field("Asia/Shanghai", description="IANA timezone the cron line is read in")
+    deployment_name: str = Field("nightly", description="Prefect deployment name: letters, digits, '.', '_' or '-'")
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        problem = timezone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("deployment_name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
+            raise ValueError(f"'{value}' is not a usable deployment name (letters, digits, '.', '_' or '-'; "
+                             "at most 64, e.g. 'nightly')")
+        return value
+
+
 class AidLeadsConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     sources: dict[str, SourceConfig]
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     mask_exports: bool = True
     base_dir: Path = Field(default=Path("."), exclude=True)
 
