@@ -54,7 +54,7 @@ from matchers.comparison import FIELDS, compare_pairs, prepare_records
 from matchers.households import household_relations
 from matchers.weights import FSModel, estimate_model, score_pairs
 
-__all__ = ["LinkSettings", "Resolution", "resolve_people", "LINK_COLUMNS", "Meter"]
+__all__ = ["LinkSettings", "Resolution", "resolve_people", "LINK_COLUMNS", "Meter", "Compare"]
 
 LINK_COLUMNS: tuple[str, ...] = (
     "record_id_l", "record_id_r", "method", "match_weight", "match_probability",
@@ -195,7 +195,13 @@ def _no_meter(step: str) -> AbstractContextManager[object]:
     return nullcontext()
 
 
-def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, meter: Meter = _no_meter) -> Resolution:
+Compare = Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
+"""compare(prepared, pairs) → matchers.comparison.compare_pairs's frame, rows in the order of `pairs`;
+pairs are compared independently, so this may cut them into pieces and fan out (flows.distributed)."""
+
+
+def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, meter: Meter = _no_meter,
+                   compare: Compare = compare_pairs) -> Resolution:
     """Resolve the records into people: links with evidence, clusters, households and counts."""
     settings = settings or LinkSettings()
     with meter("block"):
@@ -205,7 +211,7 @@ def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, 
         pairs, stats = candidate_pairs(prepared, settings.max_block_size)
         stats["records"] = prepared.height
     with meter("compare"):
-        compared = compare_pairs(prepared, pairs)
+        compared = compare(prepared, pairs)
         model = None
         links, cut = _empty_links(), _empty_links()
         cannot_link = pl.DataFrame(schema={"record_id_l": pl.Int64, "record_id_r": pl.Int64})

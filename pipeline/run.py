@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from matchers.case_context import case_context_links, merge_links_into_clusters
+from matchers.comparison import compare_pairs
 from matchers.linking import LinkSettings, Meter, resolve_people
 from pipeline.errors import AidLeadsError
 from pipeline.export import export_leads
@@ -118,7 +119,13 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
         settings = LinkSettings(match_probability=config.linking.match_probability,
                                 max_block_size=config.linking.max_block_size)
-        resolution = resolve_people(records, settings, meter)
+        compare = compare_pairs
+        if config.linking.distributed.enabled:
+            from flows.distributed import dask_compare, scratch_folder
+
+            dist = config.linking.distributed
+            compare = dask_compare(dist, scratch_folder(dist, config.work_dir))
+        resolution = resolve_people(records, settings, meter, compare)
         with meter("cluster"):
             context = case_context_links(records, query_frame(con, "SELECT * FROM victim_facts"),
                                          query_frame(con, "SELECT * FROM enforcement_facts"))
