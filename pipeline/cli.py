@@ -133,6 +133,20 @@ def run(
         _fail(exc)
 
 
+@app.command()
+def serve(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Schedule the nightly job on a running Prefect server ([schedule] cron and timezone) and run it until stopped."""
+    _prefect_defaults()  # no work-folder PREFECT_HOME: serve talks to the server named by PREFECT_API_URL
+    from flows.serve import serve_nightly
+
+    try:
+        serve_nightly(config)
+    except AidLeadsError as exc:
+        _fail(exc)
+
+
 def _write_demo_config(work: Path, sample: Path) -> Path:
     text = resources.files("data_samples").joinpath("demo.toml").read_text(encoding="utf-8")
     config_file = work / "aidleads.toml"
@@ -272,6 +286,63 @@ def status(
               + f"   open {open_count}, overdue {len(late)} (> {cfg.lifecycle.deadline_working_days} working days)")
 
 
+@app.command("export")
+def export_run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+    run_id: Annotated[Optional[str], typer.Option("--run", help="A run id (default: the latest succeeded run).")] = None,
+    unmask: Annotated[bool, typer.Option("--unmask", help="Write full ID numbers and phones (needs --reason).")] = False,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why unmasking is needed (kept in the audit).")] = None,
+    password_env: Annotated[Optional[str], typer.Option(
+        "--password-env", help="Name of an environment variable holding a password for leads.xlsx.")] = None,
+) -> None:
+    """Export a run's lead list again into a new folder (masked unless --unmask --reason), audited."""
+    from pipeline.export import xlsx_password
+    from pipeline.reexport import export_past_run
+
+    try:
+        if unmask and not (reason and reason.strip()):
+            raise AidLeadsError("--unmask needs a non-empty --reason",
+                                hint='e.g. --unmask --reason "核查需要，承办人张检察官"; the reason is kept in the exports audit')
+        if reason and not unmask:
+            raise AidLeadsError("--reason is only used with --unmask", hint="add --unmask, or drop --reason for a masked export")
+        with _opened(config, write=True) as (cfg, con):
+            password = xlsx_password(cfg, password_env)
+            done = export_past_run(con, cfg, run_id, unmask_reason=reason if unmask else None, password=password)
+    except AidLeadsError as exc:
+        _fail(exc)
+    kind = "unmasked (full ID numbers and phones)" if not done.masked else "masked"
+    out.print(f"run {done.run_id}: {done.files.rows} leads exported, {kind}"
+              + (", leads.xlsx password-protected" if done.files.encrypted else ""))
+    for path in (done.files.xlsx, done.files.csv, done.files.parquet):
+        out.print(f"  {path}")
+
+
+@app.command("exports")
+def exports_audit(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many audit rows to show.")] = 20,
+) -> None:
+    """The export audit: who exported which file when, masked or not, and why (most recent first)."""
+    from pipeline.reexport import export_audit
+
+    try:
+        with _opened(config) as (_, con):
+            frame = export_audit(con, limit)
+    except AidLeadsError as exc:
+        _fail(exc)
+    if frame.height == 0:
+        out.print("no exports recorded yet")
+        return
+    table = Table(title=f"导出记录 exports (latest {frame.height})")
+    for label in ("time (UTC)", "OS user", "run", "kind", "rows", "masked", "encrypted", "reason", "file"):
+        table.add_column(label, overflow="fold")
+    yes_no = {True: "yes", False: "no", None: ""}
+    for r in frame.iter_rows(named=True):
+        table.add_row(str(r["exported_at"])[:19], r["os_user"] or "", r["run_id"], r["kind"], str(r["rows"]),
+                      yes_no[r["masked"]], yes_no[r["encrypted"]], r["reason"] or "", r["path"])
+    out.print(table)
+
+
 lead_app = typer.Typer(help="Record what happened to a lead (status, outcome import).", no_args_is_help=True)
 app.add_typer(lead_app, name="lead")
 
@@ -390,6 +461,95 @@ def sql(
     out.print(table)
     if frame.height > limit:
         out.print(f"({frame.height} rows, {limit} shown; --limit or --out for more)")
+
+
+@app.command("id-hash")
+def id_hash(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Print the id_hmac of ID numbers read from standard input (one a line; typed hidden at a terminal),
+    to find a person in the analyst views. Needs the work folder's .id_key: for the data officer, not analysts."""
+    from matchers.idnumber import parse_id
+    from pipeline.persons import id_hmac, id_key
+    from schemas.config import load_config
+
+    try:
+        key = id_key(load_config(config).work_dir, create=False)
+    except AidLeadsError as exc:
+        _fail(exc)
+    # read, never taken as an argument: an ID number on the command line would stay in the shell history
+    lines = [typer.prompt("身份证号", hide_input=True)] if sys.stdin.isatty() else sys.stdin.read().splitlines()
+    for line in lines:
+        if line.strip():
+            out.print(id_hmac(parse_id(line.strip()).id18, key) or "(not a valid ID number)", highlight=False)
+
+
+@app.command()
+def bench(
+    persons: Annotated[int, typer.Option("--persons", "-n", min=500, help="Population of the generated area "
+                                         "(county 300000, province 5000000).")] = 300_000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Generator seed.")] = 1,
+    vs: Annotated[Optional[str], typer.Option("--vs", help="Also run a baseline on the same data: 'splink'.")] = None,
+    repeat: Annotated[int, typer.Option("--repeat", "-r", min=1, help="Full runs to take the median of.")] = 3,
+    incremental: Annotated[bool, typer.Option("--incremental", help="Then a night with one changed file.")] = False,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Also time the real Prefect flow (orchestration).")] = False,
+    data_root: Annotated[Path, typer.Option("--data", help="Where generated data is kept, by size and seed.")] = Path("bench-data"),
+    work_root: Annotated[Path, typer.Option("--work", help="Scratch folder for the runs (replaced).")] = Path("bench-work"),
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the figures as JSON here.")] = None,
+) -> None:
+    """Benchmark the nightly run on generated data: seconds, rows, pairs and peak memory per stage."""
+    from pipeline.bench import run_bench
+
+    if vs not in (None, "splink"):
+        _fail(AidLeadsError(f"unknown baseline '{vs}'", hint="the baseline available is --vs splink"))
+    with err.status(f"benchmarking {persons:,} persons (seed {seed}, {repeat} run(s)) …"):
+        report = run_bench(persons, seed, data_root=data_root, work_root=work_root, repeats=repeat,
+                           vs_splink=vs == "splink", incremental=incremental, prefect=prefect)
+    _print_bench(report)
+    path = json_out or work_root / f"bench-p{persons}-s{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.to_json(), encoding="utf-8")
+    out.print(f"figures written to {path}")
+
+
+def _print_bench(report: Any) -> None:
+    def n(v: Any) -> str:
+        return "–" if v is None else f"{v:,}"
+
+    table = Table(title=f"aidleads bench — {report.persons:,} persons, {report.records:,} person records, "
+                        f"median of {report.repeats} run(s)")
+    for col in ("stage", "seconds", "rows in", "rows out", "pairs", "peak RSS MB"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for s in report.stages:
+        table.add_row(s["stage"], f"{s['seconds']:.2f}", n(s["rows_in"]), n(s["rows_out"]), n(s["pairs"]),
+                      f"{s['peak_rss_mb']:,.0f}")
+    table.add_row("[bold]whole run", f"{report.stage_seconds:.2f}", "", "", "", f"{report.peak_rss_mb:,.0f}")
+    out.print(table)
+    out.print(f"runs: {', '.join(f'{s:.2f}' for s in report.stage_seconds_all)} s (stages only); process incl. "
+              f"Python start-up and imports {report.process_seconds:.2f} s; peak memory {report.peak_rss_mb / 1024:.2f} GiB")
+    out.print(f"candidate pairs per record: {report.pairs_per_record:.2f}")
+    q = report.quality
+    if q:
+        out.print(f"ours: P {q['precision']:.4f}  R {q['recall']:.4f}  F1 {q['f1']:.4f}  false pairs {q['false_pairs']}"
+                  f"  same-name false pairs {q['same_name_false_pairs']}")
+    if report.splink:
+        s = report.splink
+        out.print(f"splink: P {s['precision']:.4f}  R {s['recall']:.4f}  F1 {s['f1']:.4f}  false pairs {s['false_pairs']}"
+                  f"  same-name false pairs {s['same_name_false_pairs']}  linking {s['linking_seconds']:.1f} s, "
+                  f"peak {s['peak_rss_mb']:,.0f} MB")
+        out.print(f"speed: splink linking / our linking (block+compare+cluster) = {s['speedup_vs_linking']:.1f}×; "
+                  f"splink linking / our whole run = {s['speedup_vs_whole_run']:.1f}×")
+    if report.incremental:
+        i = report.incremental
+        out.print(f"incremental night ({i['changed_file']}): {i['stage_seconds']:.2f} s = "
+                  f"{100 * i['ratio_to_full']:.0f}% of the full run")
+    if report.prefect:
+        p = report.prefect
+        if "error" in p:
+            out.print(f"prefect run failed: {p['error']}")
+        else:
+            out.print(f"through the Prefect flow: {p['wall_seconds']:.1f} s wall; orchestration and start-up "
+                      f"{p['orchestration_seconds']:.1f} s")
 
 
 @app.command("eval")

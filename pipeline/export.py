@@ -2,14 +2,17 @@
 
 Cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR) are written as
 inert text. ID numbers and phones are masked unless the caller unmasks them with a stated reason;
-every export is recorded in the `exports` table.
+every export is recorded in the `exports` table. leads.xlsx can be password-protected (ECMA-376
+agile encryption, which Excel and WPS open); files are created readable by their owner only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import getpass
+import io
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipeline.errors import ConfigError
 from pipeline.lifecycle import STATUS_ZH
+from schemas.config import AidLeadsConfig
 
-__all__ = ["ExportedFiles", "export_leads", "HEADERS_ZH", "inert"]
+__all__ = ["ExportedFiles", "export_leads", "xlsx_password", "HEADERS_ZH", "inert", "LEADS_OF_RUN"]
 
 HEADERS_ZH: dict[str, str] = {
     "rank": "排名",
@@ -61,6 +66,7 @@ class ExportedFiles:
     csv: Path
     parquet: Path
     rows: int
+    encrypted: bool = False
 
 
 def inert(value: Any) -> Any:
@@ -75,6 +81,64 @@ def _private(path: Path) -> None:
         os.chmod(path, 0o600)
     except OSError:
         pass
+
+
+def _private_temp(folder: Path, suffix: str) -> Path:
+    """An empty owner-only file in `folder` (writers that truncate it keep the mode)."""
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
+LEADS_OF_RUN = """
+SELECT h.*, l.case_no, l.subject_person_id, l.victim_person_id, l.subject_role, l.status,
+       p.id18 AS subject_id18, p.phone AS subject_phone
+FROM lead_history h JOIN leads l USING (lead_id)
+LEFT JOIN persons p ON p.person_id = l.subject_person_id
+WHERE h.run_id = ? ORDER BY h.rank
+"""
+"""A run's ranked lead list with what the export needs (the subject's ID and phone, masked on export)."""
+
+
+def xlsx_password(config: AidLeadsConfig, password_env: str | None = None) -> str | None:
+    """The leads.xlsx password: from the variable named by `password_env` if given, else from the
+    config's [export] password_env, then password_file; None when no password is configured.
+
+    A configured source that is unset or empty is an error naming the variable or file, never the value.
+    """
+    env_name = password_env or config.export.password_env
+    file_name = None if password_env else config.export.password_file
+    if env_name and os.environ.get(env_name):
+        return os.environ[env_name]
+    unset = f"environment variable {env_name} is not set or is empty" if env_name else ""
+    if not file_name:
+        if not env_name:
+            return None
+        raise ConfigError(f"export password: {unset}",
+                          hint=f"set {env_name} to the leads.xlsx password before running (it is named by "
+                               "--password-env or [export] password_env)")
+    path = config.resolve(file_name)
+    also = f"; {unset}" if unset else ""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ConfigError(f"export password: cannot read [export] password_file {path} ({problem}){also}",
+                          hint="create the file, readable by its owner only, with the password on its first line"
+                          ) from None
+    if not lines or not lines[0].strip():
+        raise ConfigError(f"export password: [export] password_file {path} is empty{also}",
+                          hint="write the password on the file's first line")
+    return lines[0]
+
+
+def _encrypted(workbook: io.BytesIO, password: str, sealed: Path) -> None:
+    """Write an XLSX's password-protected form (ECMA-376 agile encryption in an OLE container) to `sealed`."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    workbook.seek(0)
+    with sealed.open("wb") as out:
+        OOXMLFile(workbook).encrypt(password, out)
 
 
 def _table(leads: pl.DataFrame, unmask: bool) -> pl.DataFrame:
@@ -100,16 +164,37 @@ def export_leads(
     summary: dict[str, Any],
     *,
     unmask_reason: str | None = None,
+    password: str | None = None,
 ) -> ExportedFiles:
-    """Write the three lead files and record the export; returns their paths."""
+    """Write the three lead files and record the export; returns their paths.
+
+    With `password`, leads.xlsx is password-protected; the unprotected workbook is never written to disk.
+    `unmask_reason` (non-blank) writes full ID numbers and phones and is recorded with the export.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    unmask = bool(unmask_reason)
+    unmask = bool(unmask_reason and unmask_reason.strip())
     table = _table(leads, unmask)
     safe = table.with_columns(pl.col(pl.String).map_elements(inert, return_dtype=pl.String))
     renamed = safe.rename(HEADERS_ZH)
 
-    files = ExportedFiles(out_dir / "leads.xlsx", out_dir / "leads.csv", out_dir / "leads.parquet", table.height)
-    _write_xlsx(files.xlsx, safe, leads, summary)
+    files = ExportedFiles(out_dir / "leads.xlsx", out_dir / "leads.csv", out_dir / "leads.parquet", table.height,
+                          encrypted=bool(password))
+    # written to an owner-only temporary file in the folder, then renamed into place; with a password the
+    # plain workbook exists only in memory, so a run killed halfway leaves no unprotected copy on disk
+    tmp = _private_temp(out_dir, ".xlsx")
+    try:
+        if password:
+            plain = io.BytesIO()
+            _write_xlsx(plain, safe, leads, summary, masked=not unmask)
+            _encrypted(plain, password, tmp)
+        else:
+            _write_xlsx(tmp, safe, leads, summary, masked=not unmask)
+        os.replace(tmp, files.xlsx)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for path in (files.csv, files.parquet):
+        path.unlink(missing_ok=True)
+        path.touch(mode=0o600)
     renamed.write_csv(files.csv, include_bom=True)
     table.rename(HEADERS_ZH).write_parquet(files.parquet)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -117,8 +202,10 @@ def export_leads(
     for kind, path in (("leads_xlsx", files.xlsx), ("leads_csv", files.csv), ("leads_parquet", files.parquet)):
         _private(path)
         con.execute(
-            "INSERT INTO exports (run_id, exported_at, os_user, path, kind, rows, masked, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, now, user, str(path), kind, table.height, not unmask, unmask_reason],
+            """INSERT INTO exports (run_id, exported_at, os_user, path, kind, rows, masked, reason, encrypted)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [run_id, now, user, str(path), kind, table.height, not unmask, unmask_reason if unmask else None,
+             kind == "leads_xlsx" and files.encrypted],
         )
     return files
 
@@ -130,11 +217,14 @@ def _os_user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
-def _write_xlsx(path: Path, table: pl.DataFrame, leads: pl.DataFrame, summary: dict[str, Any]) -> None:
+def _write_xlsx(path: Path | io.BytesIO, table: pl.DataFrame, leads: pl.DataFrame, summary: dict[str, Any], *,
+                masked: bool = True) -> None:
     import xlsxwriter
 
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False})
+    target = path if isinstance(path, io.BytesIO) else str(path)
+    # in_memory: xlsxwriter otherwise stages the sheets (with their personal data) as temporary files in /tmp
+    wb = xlsxwriter.Workbook(target, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                                      "strings_to_numbers": False})
     head = wb.add_format({"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "text_wrap": True,
                           "valign": "vcenter", "border": 1})
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
@@ -142,7 +232,7 @@ def _write_xlsx(path: Path, table: pl.DataFrame, leads: pl.DataFrame, summary: d
     tiers = {t: wb.add_format({"bg_color": c, "bold": True, "align": "center", "valign": "top"})
              for t, c in _TIER_COLOURS.items()}
 
-    _summary_sheet(wb, head, summary, table)
+    _summary_sheet(wb, head, summary, table, masked)
 
     ws = wb.add_worksheet("线索清单")
     columns = list(HEADERS_ZH)
@@ -194,7 +284,7 @@ def _write_xlsx(path: Path, table: pl.DataFrame, leads: pl.DataFrame, summary: d
     wb.close()
 
 
-def _summary_sheet(wb: Any, head: Any, summary: dict[str, Any], table: pl.DataFrame) -> None:
+def _summary_sheet(wb: Any, head: Any, summary: dict[str, Any], table: pl.DataFrame, masked: bool = True) -> None:
     ws = wb.add_worksheet("汇总")
     ws.set_column(0, 0, 28)
     ws.set_column(1, 4, 14)
@@ -223,4 +313,5 @@ def _summary_sheet(wb: Any, head: Any, summary: dict[str, Any], table: pl.DataFr
         ws.write_number(r, 3, counts_.get("linked_to_victims", 0))
         r += 1
     r += 1
-    ws.write_string(r, 0, "说明：身份证号、电话已脱敏；“处理结果”列可填写后交回导入（aidleads lead import）。")
+    shown = "身份证号、电话已脱敏" if masked else "本文件含未脱敏的身份证号和电话，请妥善保管，用毕删除"
+    ws.write_string(r, 0, f"说明：{shown}；“处理结果”列可填写后交回导入（aidleads lead import）。")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from schemas.sources import SourceSpec, header_key
 
@@ -46,15 +47,29 @@ def _lookup(spec: SourceSpec, overrides: dict[str, str]) -> dict[str, str]:
     return table
 
 
+@lru_cache(maxsize=4096)
+def _simplified(key: str) -> str:
+    """A header in traditional characters (身份證號碼, from a Big5 file) in simplified ones."""
+    return _t2s().convert(key) if any(ord(ch) > 0x2E80 for ch in key) else key
+
+
+@lru_cache(maxsize=1)
+def _t2s():  # noqa: ANN202 — opencc has no type hints
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
 def _field_for(cell: str | None, table: dict[str, str]) -> str | None:
     key = header_key(cell)
-    if not key:
+    if not key or len(key) > 100:  # a header is a few words; a long cell is a title or data
         return None
-    if key in table:
-        return table[key]
-    for deco in _DECORATIONS:
-        if key.endswith(deco) and key[: -len(deco)] in table:
-            return table[key[: -len(deco)]]
+    for candidate in dict.fromkeys((key, _simplified(key))):
+        if candidate in table:
+            return table[candidate]
+        for deco in _DECORATIONS:
+            if candidate.endswith(deco) and candidate[: -len(deco)] in table:
+                return table[candidate[: -len(deco)]]
     return None
 
 
@@ -75,8 +90,13 @@ def map_header(header: list[str | None], spec: SourceSpec, overrides: dict[str, 
 
 
 def find_header(rows: list[tuple[int, list[str | None]]], spec: SourceSpec, overrides: dict[str, str]) -> HeaderMapping | None:
-    """The row among the first few non-empty ones that names the most fields (title rows above are skipped)."""
+    """The row among the first few non-empty ones that names the most fields (title rows above are skipped).
+
+    On a tie the first such row wins: a header repeated further down (two exports pasted together)
+    must not make the rows between the two copies look like title rows.
+    """
     best: HeaderMapping | None = None
+    best_score = (0, 0)
     seen = 0
     for number, cells in rows:
         if not any(c is not None for c in cells):
@@ -87,6 +107,6 @@ def find_header(rows: list[tuple[int, list[str | None]]], spec: SourceSpec, over
         candidate = map_header(cells, spec, overrides, header_row=number)
         required_hits = sum(1 for f in spec.fields if f.required and f.name in candidate.columns)
         score = (len(candidate.columns), required_hits)
-        if len(candidate.columns) >= 2 and (best is None or score > (len(best.columns), 0)):
-            best = candidate
+        if len(candidate.columns) >= 2 and score > best_score:
+            best, best_score = candidate, score
     return best

@@ -20,7 +20,7 @@ import polars as pl
 
 from pipeline.errors import MissingColumnError, SourceFormatError
 from pipeline.headers import HeaderMapping, find_header
-from pipeline.readers import SUPPORTED_SUFFIXES, SheetRows, read_table_file
+from pipeline.readers import DAMAGED_CHAR, SUPPORTED_SUFFIXES, SheetRows, read_table_file
 from pipeline.store import LINEAGE_COLUMNS, raw_table
 from pipeline.values import ValueParseError, is_null_token, parse_amount, parse_date
 from schemas.config import AidLeadsConfig
@@ -30,6 +30,8 @@ __all__ = ["FileOutcome", "IngestReport", "ingest_sources", "ingest_file", "disc
 
 MAX_TEXT_CHARS = 1000
 """a cell longer than this is not a value an agency meant to send; the row is quarantined"""
+_BIG5 = "cp950"
+"""Big5 as Windows writes it; Big5 bytes also read as (garbled) GB18030, so it is tried when no header is found"""
 
 
 @dataclass
@@ -123,8 +125,16 @@ def ingest_file(
     mapped: list[tuple[SheetRows, HeaderMapping]] = []
     problems: list[str] = []
     for table in tables:
-        mapping = find_header(table.rows, spec, overrides)
         where = f"{path}" + (f" [{table.sheet}]" if table.sheet and len(tables) > 1 else "")
+        if table.problem:
+            problems.append(f"{where}: {table.problem}")
+            continue
+        if not any(any(c is not None for c in cells) for _, cells in table.rows):
+            problems.append(f"{where}: the file is empty (no header, no rows)")
+            continue
+        mapping = find_header(table.rows, spec, overrides)
+        if mapping is None and table.sheet is None and table.encoding == "gb18030":
+            table, mapping = _as_big5(path, spec, overrides, table, mapping)
         if mapping is None:
             problems.append(f"{where}: no header row with known column names found")
             continue
@@ -161,6 +171,19 @@ def ingest_file(
     return outcome
 
 
+def _as_big5(path: Path, spec: SourceSpec, overrides: dict[str, str], table: SheetRows,
+             mapping: HeaderMapping | None) -> tuple[SheetRows, HeaderMapping | None]:
+    """A text file whose GB18030 reading has no header: if its Big5 reading has one, use that."""
+    try:
+        big5 = read_table_file(path, encoding=_BIG5)[0]
+    except SourceFormatError:
+        return table, mapping
+    if DAMAGED_CHAR in "".join(c or "" for _, cells in big5.rows[:50] for c in cells):
+        return table, mapping
+    found = find_header(big5.rows, spec, overrides)
+    return (big5, found) if found is not None else (table, mapping)
+
+
 def _record_rejected(con, source, path, sha, size, sheet, encoding, error, run_id) -> None:
     con.execute(
         """INSERT INTO ingested_files (source, path, file_name, sha256, size_bytes, sheet, encoding,
@@ -190,6 +213,11 @@ def _row_problems(spec: SourceSpec, values: dict[str, str | None]) -> tuple[tupl
             return (f.name, f"缺少必填字段：{f.label_zh}"), []
         if raw is None or is_null_token(raw):
             continue
+        if DAMAGED_CHAR in raw:
+            if f.required:
+                return (f.name, f"{f.label_zh}含无法识别的字符（文件编码损坏）"), []
+            issues.append((f.name, f"{f.label_zh}：含无法识别的字符（文件编码损坏）", raw))
+            continue
         try:
             if f.type is FieldType.DATE:
                 parse_date(raw)
@@ -215,24 +243,29 @@ def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: S
     good: dict[str, list] = {name: [] for name in (*LINEAGE_COLUMNS, *spec.field_names, "extra_columns")}
     bad: list[tuple] = []
     field_issues: list[tuple] = []
-    extra_idx = [i for i, h in enumerate(header) if h and i not in mapping.columns.values()]
+    names = _column_names(header, max((len(cells) for _, cells in table.rows), default=0))
+    mapped_idx = set(mapping.columns.values())
+    header_cells = {idx: header[idx] for idx in mapped_idx}
     read = blank = 0
     for number, cells in table.rows:
         if number <= mapping.header_row:
             continue
         read += 1
-        if not any(c is not None for c in cells):
-            blank += 1
+        if not any(c is not None for c in cells) or _repeats_header(cells, header_cells):
+            blank += 1  # a blank line, or the header again (two exports pasted together): not data
             continue
         values = {name: (cells[idx] if idx < len(cells) else None) for name, idx in mapping.columns.items()}
         problem, issues = _row_problems(spec, values)
         if problem is not None:
-            raw_row = {str(header[i]) if i < len(header) and header[i] else f"列{i + 1}": (c or "")[:MAX_TEXT_CHARS]
-                       for i, c in enumerate(cells) if c is not None}
+            raw_row = {names[i]: c[:MAX_TEXT_CHARS] for i, c in enumerate(cells) if c is not None}
             bad.append((file_id, spec.name, path.name, number, problem[0], problem[1],
                         json.dumps(raw_row, ensure_ascii=False)))
             continue
-        field_issues.extend((file_id, spec.name, path.name, number, fname, reason, raw) for fname, reason, raw in issues)
+        field_issues.extend((file_id, spec.name, path.name, number, fname, reason, raw[:MAX_TEXT_CHARS])
+                            for fname, reason, raw in issues)
+        for fname, _, _ in issues:
+            if DAMAGED_CHAR in (values.get(fname) or ""):
+                values[fname] = None  # like an unreadable date: the row loads, the value is left empty
         good["file_id"].append(file_id)
         good["source_file"].append(path.name)
         good["file_sha256"].append(sha)
@@ -240,7 +273,8 @@ def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: S
         good["row_number"].append(number)
         for name in spec.field_names:
             good[name].append(values.get(name))
-        extras = {str(header[i]): cells[i] for i in extra_idx if i < len(cells) and cells[i] is not None}
+        # every cell not mapped to a field is kept: unknown columns, and cells beyond the header (ragged rows)
+        extras = {names[i]: c for i, c in enumerate(cells) if c is not None and i not in mapped_idx}
         good["extra_columns"].append(json.dumps(extras, ensure_ascii=False) if extras else None)
 
     loaded = len(good["file_id"])
@@ -269,3 +303,23 @@ def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: S
         [read, loaded, len(bad), blank, file_id],
     )
     return loaded, len(bad)
+
+
+def _repeats_header(cells: list[str | None], header_cells: dict[int, str | None]) -> bool:
+    """The header row again, as two exports pasted into one file repeat it (compared as text: cheap per row)."""
+    return all(idx < len(cells) and cells[idx] == text for idx, text in header_cells.items())
+
+
+def _column_names(header: list[str | None], width: int) -> list[str]:
+    """A distinct name per column, for the JSON of unmapped and quarantined cells: the header text,
+    suffixed when it repeats; 列N for a column without a header (or beyond it, in a ragged row)."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for i in range(max(width, len(header))):
+        base = str(header[i]) if i < len(header) and header[i] else f"列{i + 1}"
+        name, n = base, 2
+        while name in seen:
+            name, n = f"{base}_{n}", n + 1
+        seen.add(name)
+        names.append(name)
+    return names

@@ -36,6 +36,16 @@ COMMENT ON COLUMN run_counts.metric IS '指标名, e.g. rows_loaded, links, lead
 COMMENT ON COLUMN run_counts.subject IS '对象: a source name, a link method, a tier, or "all"';
 COMMENT ON COLUMN run_counts.value IS '数值';
 
+CREATE TABLE IF NOT EXISTS stage_state (
+    stage      VARCHAR PRIMARY KEY,
+    inputs_key VARCHAR NOT NULL,
+    run_id     VARCHAR NOT NULL
+);
+COMMENT ON TABLE stage_state IS '阶段输入指纹: what the last build of a stage was made from (files in force, code, settings); equal inputs → the stage is reused';
+COMMENT ON COLUMN stage_state.stage IS '阶段: normalise / resolve';
+COMMENT ON COLUMN stage_state.inputs_key IS '输入指纹 (SHA-256 of file ids and hashes in force, code version, settings)';
+COMMENT ON COLUMN stage_state.run_id IS '构建该阶段结果的运行号';
+
 CREATE TABLE IF NOT EXISTS ingested_files (
     file_id          BIGINT PRIMARY KEY DEFAULT nextval('file_id_seq'),
     source           VARCHAR NOT NULL,
@@ -72,7 +82,7 @@ COMMENT ON COLUMN ingested_files.unmapped_headers IS '未识别的表头 (kept i
 COMMENT ON COLUMN ingested_files.rows_read IS '数据行数 (below the header, blank rows included)';
 COMMENT ON COLUMN ingested_files.rows_loaded IS '入库行数';
 COMMENT ON COLUMN ingested_files.rows_quarantined IS '隔离行数 (see quarantine)';
-COMMENT ON COLUMN ingested_files.rows_blank IS '空行数 (no cell filled; nothing to keep)';
+COMMENT ON COLUMN ingested_files.rows_blank IS '空行数 (no cell filled, or the header row repeated; nothing to keep)';
 COMMENT ON COLUMN ingested_files.status IS '状态: loaded / rejected / superseded (a newer version of the same path was loaded)';
 COMMENT ON COLUMN ingested_files.error IS '拒收原因 (rejected files)';
 COMMENT ON COLUMN ingested_files.run_id IS '导入该文件的运行号';
@@ -233,7 +243,8 @@ CREATE TABLE IF NOT EXISTS exports (
     kind       VARCHAR NOT NULL,
     rows       BIGINT NOT NULL,
     masked     BOOLEAN NOT NULL,
-    reason     VARCHAR
+    reason     VARCHAR,
+    encrypted  BOOLEAN
 );
 COMMENT ON TABLE exports IS '导出记录: every file written that holds personal data';
 COMMENT ON COLUMN exports.run_id IS '运行号';
@@ -244,3 +255,4 @@ COMMENT ON COLUMN exports.kind IS '类型: leads_xlsx / leads_csv / leads_parque
 COMMENT ON COLUMN exports.rows IS '行数';
 COMMENT ON COLUMN exports.masked IS '是否脱敏';
 COMMENT ON COLUMN exports.reason IS '不脱敏的理由';
+COMMENT ON COLUMN exports.encrypted IS '是否加密 (password-protected leads.xlsx); NULL for exports recorded before this column existed';
