@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline import run as stages
+from pipeline.export import xlsx_password
 from pipeline.lock import run_lock
 from schemas.config import load_config
 
@@ -64,6 +65,7 @@ def nightly_flow(config_file: str, run_id: str | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     config_path = str(Path(config_file).resolve())
     config = load_config(Path(config_path))
+    xlsx_password(config)  # a configured but missing export password stops the night before any work
     with run_lock(config.work_dir):
         return _run_stages(config, config_path, run_id, logger)
 
@@ -78,12 +80,17 @@ def _run_stages(config: Any, config_path: str, run_id: str | None, logger: Any) 
         _progress(1, "ingest: reading new and changed files …")
         ingested = ingest_task(config_path, db, run_id)
         logger.info("ingest: %s", {s: c for s, c in ingested["files"].items()})
-        _progress(2, "normalise: ID numbers, names, dates, amounts …")
+        new_files = sum(c.get("loaded", 0) for c in ingested["files"].values())
+        _progress(2, "normalise: ID numbers, names, dates, amounts …" if new_files else
+                  "normalise: no new or replaced file tonight …")
         records = normalise_task(config_path, db, run_id)
         logger.info("normalise: person records per source %s", records)
         _progress(3, f"resolve people: {sum(records.values()):,} person records …")
         resolved = resolve_task(config_path, db, run_id)
-        logger.info("resolve: %d links, %d persons", resolved.get("links", 0), resolved.get("persons", 0))
+        if resolved.get("reused"):
+            _progress(3, "no input changed since the last run: person records and links reused, leads re-scored")
+        logger.info("resolve: %d links, %d persons%s", resolved.get("links", 0), resolved.get("persons", 0),
+                    " (reused: no input changed)" if resolved.get("reused") else "")
         _progress(4, f"score: {resolved.get('persons', 0):,} persons, {resolved.get('links', 0):,} links …")
         scored = score_task(config_path, db, run_id)
         logger.info("score: leads by tier %s", {t: scored.get(t, 0) for t in "ABC"})

@@ -23,8 +23,9 @@ import polars as pl
 from matchers.case_context import case_context_links, merge_links_into_clusters
 from matchers.comparison import compare_pairs
 from matchers.linking import LinkSettings, Meter, resolve_people
+from pipeline import reuse
 from pipeline.errors import AidLeadsError
-from pipeline.export import export_leads
+from pipeline.export import LEADS_OF_RUN, export_leads, xlsx_password
 from pipeline.ingest import FileOutcome, ingest_sources
 from pipeline.lifecycle import apply_lifecycle
 from pipeline.normalise import FACT_TABLES, normalise_all
@@ -38,7 +39,7 @@ from schemas.sources import SOURCES
 __all__ = [
     "RunResult", "new_run_id", "start_run", "finish_run", "ingest_stage", "normalise_stage", "resolve_stage",
     "score_stage", "export_stage", "run_summary", "database", "with_database", "prepare_build", "publish_build",
-    "record_failure", "building_path",
+    "record_failure", "building_path", "stage_reused",
 ]
 
 
@@ -102,20 +103,42 @@ def ingest_stage(config: AidLeadsConfig, run_id: str) -> dict[str, Any]:
         return out
 
 
+_NORMALISED = ("person_records", *FACT_TABLES)
+_RESOLVED = ("links", "person_members", "persons", "record_evidence")
+
+
 def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
+    """Person records per source; rebuilt only when the files in force (or the code) changed since."""
     with database(config) as con:
-        data = normalise_all(con)
-        counts = data.records.group_by("source").len().to_dict(as_series=False)
-        out = dict(zip(counts["source"], counts["len"]))
+        key = reuse.inputs_key(con, "normalise")
+        built_by = reuse.is_current(con, "normalise", key, _NORMALISED)
+        if built_by is None:
+            normalise_all(con)
+            reuse.remember(con, "normalise", key, run_id)
+        else:
+            _count(con, run_id, "normalise", "reused_from", built_by, 1)
+        out = dict(con.execute("SELECT source, count(*) FROM person_records GROUP BY source").fetchall())
         for source, n in out.items():
             _count(con, run_id, "normalise", "person_records", source, n)
         return out
+
+
+def stage_reused(config: AidLeadsConfig, run_id: str, stage: str) -> str | None:
+    """The run whose result `stage` reused in this run (no input changed), or None when it was rebuilt."""
+    with database(config) as con:
+        row = con.execute("SELECT subject FROM run_counts WHERE run_id = ? AND stage = ? AND metric = 'reused_from'",
+                          [run_id, stage]).fetchall()
+        return row[0][0] if row else None
 
 
 def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = None) -> dict[str, int]:
     """Link records into persons; `meter` (block / compare / cluster) lets the benchmark time the steps."""
     meter = meter or (lambda step: nullcontext())
     with database(config) as con:
+        key = reuse.inputs_key(con, "resolve", config.linking.model_dump(exclude={"distributed"}))
+        built_by = reuse.is_current(con, "resolve", key, _RESOLVED)
+        if built_by is not None:
+            return _resolution_counts(con, run_id, built_by)
         records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
         settings = LinkSettings(match_probability=config.linking.match_probability,
                                 max_block_size=config.linking.max_block_size)
@@ -140,7 +163,19 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         for method, n in resolution.links.group_by("method").len().iter_rows():
             _count(con, run_id, "resolve", "links", method, n)
         _count(con, run_id, "resolve", "persons", "all", persons.height)
+        reuse.remember(con, "resolve", key, run_id)
         return stats
+
+
+def _resolution_counts(con: duckdb.DuckDBPyConnection, run_id: str, built_by: str) -> dict[str, int]:
+    """The counts of a resolution reused from an earlier run (nothing it was built from has changed)."""
+    _count(con, run_id, "resolve", "reused_from", built_by, 1)
+    links = con.execute("SELECT method, count(*) FROM links GROUP BY method").fetchall()
+    for method, n in links:
+        _count(con, run_id, "resolve", "links", method, n)
+    persons = con.execute("SELECT count(*) FROM persons").fetchall()[0][0]
+    _count(con, run_id, "resolve", "persons", "all", persons)
+    return {"persons": persons, "links": sum(n for _, n in links), "reused": 1}
 
 
 def _lead_key(config: AidLeadsConfig) -> bytes:
@@ -215,15 +250,11 @@ def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 def export_stage(config: AidLeadsConfig, run_id: str, unmask_reason: str | None = None) -> dict[str, Any]:
     with database(config) as con:
-        leads = query_frame(con, 
-            """SELECT h.*, l.case_no, l.subject_person_id, l.victim_person_id, l.subject_role, l.status,
-                      p.id18 AS subject_id18, p.phone AS subject_phone
-               FROM lead_history h JOIN leads l USING (lead_id)
-               LEFT JOIN persons p ON p.person_id = l.subject_person_id
-               WHERE h.run_id = ? ORDER BY h.rank""", [run_id])
+        leads = query_frame(con, LEADS_OF_RUN, [run_id])
         summary = _summary(con, run_id)
         out_dir = config.exports_dir / run_id
-        files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason)
+        files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason,
+                             password=xlsx_password(config))
         quality = write_quality_report(con, out_dir)
         _count(con, run_id, "export", "rows", "leads", files.rows)
         return {"xlsx": str(files.xlsx), "csv": str(files.csv), "parquet": str(files.parquet), "rows": files.rows,

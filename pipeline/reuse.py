@@ -1,0 +1,55 @@
+"""Nights whose inputs did not change reuse a stage's tables instead of rebuilding them.
+
+A stage's inputs key is a SHA-256 over the files in force (source, file id, content hash), the
+code that builds the stage (so an upgrade rebuilds) and its settings. normalise and resolve store
+the key of what they built in `stage_state`; a night with no new or replaced file finds equal keys
+and skips straight to scoring — and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+__all__ = ["inputs_key", "is_current", "remember"]
+
+_CODE = {"matchers": None, "pipeline": ("normalise.py", "values.py", "persons.py", "run.py"), "schemas": ("sources.py",)}
+
+
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for package, names in _CODE.items():
+        folder = resources.files(package)
+        files = sorted(p.name for p in folder.iterdir() if p.name.endswith(".py")) if names is None else names
+        for name in files:
+            digest.update(name.encode())
+            digest.update(folder.joinpath(name).read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_key(con: duckdb.DuckDBPyConnection, stage: str, settings: Any = None) -> str:
+    """The key of what `stage` would be built from tonight."""
+    files = con.execute(
+        "SELECT source, file_id, sha256 FROM ingested_files WHERE status = 'loaded' ORDER BY source, file_id").fetchall()
+    payload = json.dumps({"stage": stage, "files": files, "code": _code_fingerprint(), "settings": settings},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def is_current(con: duckdb.DuckDBPyConnection, stage: str, key: str, tables: tuple[str, ...]) -> str | None:
+    """The run that built `stage` from exactly these inputs, when its tables are all still there."""
+    row = con.execute("SELECT inputs_key, run_id FROM stage_state WHERE stage = ?", [stage]).fetchall()
+    if not row or row[0][0] != key:
+        return None
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    return row[0][1] if all(t in have for t in tables) else None
+
+
+def remember(con: duckdb.DuckDBPyConnection, stage: str, key: str, run_id: str) -> None:
+    con.execute("INSERT OR REPLACE INTO stage_state VALUES (?, ?, ?)", [stage, key, run_id])
