@@ -16,13 +16,14 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["inputs_key", "is_current", "remember"]
+__all__ = ["inputs_key", "is_current", "remember", "code_fingerprint"]
 
 _CODE = {"matchers": None, "pipeline": ("normalise.py", "values.py", "persons.py", "run.py"), "schemas": ("sources.py",)}
 
 
 @lru_cache(maxsize=1)
-def _code_fingerprint() -> str:
+def code_fingerprint() -> str:
+    """SHA-256 of the code that builds normalised records and links (an upgrade rebuilds them)."""
     digest = hashlib.sha256()
     for package, names in _CODE.items():
         folder = resources.files(package)
@@ -37,7 +38,7 @@ def inputs_key(con: duckdb.DuckDBPyConnection, stage: str, settings: Any = None)
     """The key of what `stage` would be built from tonight."""
     files = con.execute(
         "SELECT source, file_id, sha256 FROM ingested_files WHERE status = 'loaded' ORDER BY source, file_id").fetchall()
-    payload = json.dumps({"stage": stage, "files": files, "code": _code_fingerprint(), "settings": settings},
+    payload = json.dumps({"stage": stage, "files": files, "code": code_fingerprint(), "settings": settings},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 

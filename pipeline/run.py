@@ -24,6 +24,7 @@ from matchers.case_context import case_context_links, merge_links_into_clusters
 from matchers.comparison import compare_pairs
 from matchers.linking import LinkSettings, Meter, resolve_people
 from pipeline import reuse
+from pipeline.compare_cache import CachedCompare
 from pipeline.errors import AidLeadsError
 from pipeline.export import LEADS_OF_RUN, export_leads, xlsx_password
 from pipeline.ingest import FileOutcome, ingest_sources
@@ -148,7 +149,8 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
 
             dist = config.linking.distributed
             compare = dask_compare(dist, scratch_folder(dist, config.work_dir))
-        resolution = resolve_people(records, settings, meter, compare)
+        cached = CachedCompare(con, records, compare, run_id)
+        resolution = resolve_people(records, settings, meter, cached)
         with meter("cluster"):
             context = case_context_links(records, query_frame(con, "SELECT * FROM victim_facts"),
                                          query_frame(con, "SELECT * FROM enforcement_facts"))
@@ -163,6 +165,10 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         for method, n in resolution.links.group_by("method").len().iter_rows():
             _count(con, run_id, "resolve", "links", method, n)
         _count(con, run_id, "resolve", "persons", "all", persons.height)
+        cached.store()
+        _count(con, run_id, "resolve", "pairs_reused", "all", cached.reused)
+        _count(con, run_id, "resolve", "pairs_compared", "all", cached.compared)
+        stats.update(pairs_reused=cached.reused, pairs_compared=cached.compared)
         reuse.remember(con, "resolve", key, run_id)
         return stats
 

@@ -1,0 +1,81 @@
+"""Compared pairs kept from one night to the next, so an incremental night compares only what is new.
+
+A record's `record_key` (source | file SHA-256 | row | role) names the exact row it was read from,
+and its normalised values depend on that row and on the code alone; so the comparison of two
+records with the same keys, made by the same code, is the same tonight as last night. The cache
+holds every compared candidate pair by its two keys (table `compared_pairs`, rebuilt each run);
+tonight's candidate pairs whose two keys are both there are taken from it, the rest — pairs with a
+record of a new or replaced file — are compared. The model, the link rules and the clusters are
+then worked out on all pairs as in a full run, so the links are exactly those a full run makes.
+
+A change of code (comparison, normalisation, blocking) changes the fingerprint and empties the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+
+from matchers.linking import Compare
+from pipeline import reuse
+from pipeline.store import query_frame, replace_table
+
+__all__ = ["CachedCompare"]
+
+_STAGE = "compared_pairs"
+
+
+@dataclass
+class CachedCompare:
+    """A compare function for resolve_people backed by last night's compared pairs."""
+
+    con: duckdb.DuckDBPyConnection
+    records: pl.DataFrame
+    inner: Compare
+    run_id: str
+    reused: int = 0
+    compared: int = 0
+    _result: pl.DataFrame | None = field(default=None, repr=False)
+
+    def _previous(self) -> pl.DataFrame | None:
+        state = self.con.execute("SELECT inputs_key FROM stage_state WHERE stage = ?", [_STAGE]).fetchall()
+        exists = self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                                  "AND table_name = 'compared_pairs'").fetchall()[0][0]
+        if not state or not exists or state[0][0] != reuse.code_fingerprint():
+            return None
+        return query_frame(self.con, "SELECT * FROM compared_pairs")
+
+    def __call__(self, prepared: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+        keys = self.records.select(pl.col("record_id").cast(pl.Int64), "record_key")
+        keyed = (pairs.select("record_id_l", "record_id_r").with_row_index("_order")
+                 .join(keys.rename({"record_id": "record_id_l", "record_key": "key_l"}), on="record_id_l", how="left")
+                 .join(keys.rename({"record_id": "record_id_r", "record_key": "key_r"}), on="record_id_r", how="left"))
+        previous = self._previous()
+        if previous is None or previous.height == 0:
+            fresh = self.inner(prepared, pairs.select("record_id_l", "record_id_r"))
+            self.compared = fresh.height
+            out = fresh
+        else:
+            old = previous.drop("record_id_l", "record_id_r")
+            hit = keyed.join(old, on=["key_l", "key_r"], how="inner")
+            miss = keyed.join(old.select("key_l", "key_r"), on=["key_l", "key_r"], how="anti")
+            fresh = self.inner(prepared, miss.select("record_id_l", "record_id_r"))
+            self.reused, self.compared = hit.height, fresh.height
+            columns = fresh.columns
+            out = (pl.concat([hit.select("_order", *columns),
+                              fresh.with_columns(miss["_order"]).select("_order", *columns)], how="vertical_relaxed")
+                   .sort("_order").drop("_order"))
+        self._result = out.with_columns(keyed["key_l"], keyed["key_r"]) if out.height == keyed.height else None
+        return out
+
+    def store(self) -> None:
+        """Keep tonight's compared pairs for the next night (only when every pair carries its keys)."""
+        if self._result is None:
+            return
+        replace_table(self.con, "compared_pairs", self._result,
+                      table_comment="比对结果缓存: every compared candidate pair by its two record keys, reused by "
+                                    "the next night for pairs of unchanged records (holds compared values)",
+                      column_comments={"key_l": "左记录稳定键 (record_key)", "key_r": "右记录稳定键 (record_key)"})
+        reuse.remember(self.con, _STAGE, reuse.code_fingerprint(), self.run_id)
