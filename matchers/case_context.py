@@ -9,6 +9,8 @@ namesake offenders is far rarer than any typo. Different valid IDs on both sides
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 import unicodedata
 
@@ -43,8 +45,18 @@ def case_context_links(records: pl.DataFrame, victim_facts: pl.DataFrame, enforc
     by_id = {r["record_id"]: r for r in records.select("record_id", "name", "id18").to_dicts()}
     parties: dict[str, list[tuple[int, str]]] = {}
     by_case: dict[str, list[int]] = {}
+    parsed: dict[object, Any] = {}
+    key_cache: dict[object, set[str]] = {}
+
+    def parse(name: object) -> Any:  # a province repeats names: parse each once
+        if name not in parsed:
+            parsed[name] = parse_name(name)
+        return parsed[name]
+
     def keys(names: object) -> set[str]:
-        return {k for k in (parse_name(n).pinyin for n in split_parties(names)) if k}
+        if names not in key_cache:
+            key_cache[names] = {k for k in (parse(n).pinyin for n in split_parties(names)) if k}
+        return key_cache[names]
 
     for v in victim_facts.iter_rows(named=True):
         for key in keys(v["defendant_name"]):
@@ -69,12 +81,12 @@ def case_context_links(records: pl.DataFrame, victim_facts: pl.DataFrame, enforc
             candidates[other] = "执行依据为本案"
         candidates.pop(rid, None)
         applicant = by_id[rid]
-        a_name = parse_name(applicant["name"])
+        a_name = parse(applicant["name"])
         for other, why in candidates.items():
             party = by_id[other]
             if applicant["id18"] and party["id18"] and applicant["id18"] != party["id18"]:
                 continue
-            agreement = compare_names(a_name, parse_name(party["name"]))
+            agreement = compare_names(a_name, parse(party["name"]))
             if agreement not in _ACCEPTED:
                 continue
             name_zh = "姓名一致" if agreement is NameAgreement.EXACT else "姓名同音"

@@ -118,8 +118,10 @@ def household_relations(records: pl.DataFrame, clusters: pl.DataFrame) -> pl.Dat
         pl.col("case_no").cast(pl.String) if "case_no" in cols else pl.lit(None, dtype=pl.String).alias("case_no"),
         relation.cast(pl.String).alias("relation_text"),
     ).join(clusters, on="record_id", how="inner")
+    distinct = base["relation_text"].drop_nulls().unique().to_list()  # a few dozen texts across a province
     base = base.with_columns(
-        pl.col("relation_text").map_elements(relation_role, return_dtype=pl.String, skip_nulls=True).alias("role_rel")
+        pl.col("relation_text").replace_strict(dict(zip(distinct, map(relation_role, distinct))), default=None,
+                                               return_dtype=pl.String).alias("role_rel")
     )
     parts = [pl.DataFrame(schema=schema)]
     members = base.filter(pl.col("household_key").is_not_null()).select(

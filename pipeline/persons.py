@@ -40,18 +40,22 @@ def _mode(column: str) -> pl.Expr:
     return pl.col(column).drop_nulls().mode().sort().first().alias(column)
 
 
+_PERSON_FIELDS = ("name", "id18", "birth_date", "sex", "phone", "address")
+
+
 def persons_frame(records: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame:
     """One row per resolved person: the most common value of each identifying field across its records."""
-    joined = records.join(clusters, on="record_id", how="inner")
-    return (
-        joined.group_by("person_id")
-        .agg(
-            _mode("name"), _mode("id18"), _mode("birth_date"), _mode("sex"), _mode("phone"), _mode("address"),
-            pl.len().alias("n_records"),
-            pl.col("source").unique().sort().str.join(",").alias("sources"),
-        )
-        .sort("person_id")
+    joined = records.join(clusters, on="record_id", how="inner").with_columns(
+        pl.len().over("person_id").alias("n_records"))
+    # most people have one record: their values are their record's (a mode over one row is that row)
+    single = joined.filter(pl.col("n_records") == 1).select(
+        "person_id", *_PERSON_FIELDS, pl.col("n_records").cast(pl.UInt32), pl.col("source").alias("sources"))
+    several = (
+        joined.filter(pl.col("n_records") > 1).group_by("person_id")
+        .agg(*[_mode(f) for f in _PERSON_FIELDS], pl.len().alias("n_records"),
+             pl.col("source").unique().sort().str.join(",").alias("sources"))
     )
+    return pl.concat([single, several.select(single.columns)], how="vertical_relaxed").sort("person_id")
 
 
 def id_key(work_dir: Path, *, create: bool = True) -> bytes:
@@ -87,8 +91,16 @@ def id_hmac(id18: str | None, key: bytes) -> str | None:
 
 def with_id_hmac(persons: pl.DataFrame, key: bytes) -> pl.DataFrame:
     """`persons` with `id_hmac` after `id18`, the keyed hash analysts see instead of the number."""
-    hashed = persons.with_columns(
-        pl.col("id18").map_elements(lambda v: id_hmac(v, key), return_dtype=pl.String).alias("id_hmac"))
+    keyed = hmac.new(key, digestmod=hashlib.sha256)  # copying the keyed state is cheaper than re-keying per number
+
+    def one(id18: str | None) -> str | None:
+        if not id18:
+            return None
+        h = keyed.copy()
+        h.update(id18.strip().upper().encode("ascii"))
+        return h.hexdigest()
+
+    hashed = persons.with_columns(pl.Series("id_hmac", [one(v) for v in persons["id18"].to_list()], dtype=pl.String))
     columns = list(persons.columns)
     columns.insert(columns.index("id18") + 1, "id_hmac")
     return hashed.select(columns)
