@@ -202,7 +202,7 @@ def _em(uncertain: pl.DataFrame, m: dict[str, dict[str, float]], u: dict[str, di
     return m, lam, iteration
 
 
-def estimate_model(prepared: pl.DataFrame, compared: pl.DataFrame, *, u_pairs: int = 400_000,
+def estimate_model(prepared: pl.DataFrame, compared: pl.DataFrame, *, u_pairs: int = 100_000,
                    seed: int = 0, em_iterations: int = 50) -> FSModel:
     """Estimate m, u, term frequencies and the prior from the records and their compared candidate pairs."""
     u, n_random = _estimate_u(prepared, u_pairs, seed)
