@@ -19,7 +19,7 @@ from typing import Literal
 
 import polars as pl
 
-from pipeline.values import is_null_token
+from pipeline.values import combine_with_scalar, is_null_token
 
 __all__ = [
     "IdStatus",
@@ -31,6 +31,7 @@ __all__ = [
     "is_valid_id18",
     "id_typo_relation",
     "id_from_certificate",
+    "ids_from_certificates",
     "mask_id",
     "mask_phone",
 ]
@@ -64,13 +65,15 @@ class IdParse:
 # Because 13 ≡ 2 (mod 11), reading the 17 digits as a base-13 number gives the weighted sum / 2
 # (mod 11) in one C call — several times faster than a Python loop over the digits.
 _CHECK = "10X98765432"
-_ID18 = re.compile(r"\d{17}[\dX]", re.ASCII)
+_ID18_PATTERN = "[0-9]{17}[0-9X]"  # shared with the column parsers
+_ID18 = re.compile(_ID18_PATTERN)
 _ID15 = re.compile(r"\d{15}", re.ASCII)
 _FLOAT_TEXT = re.compile(r"(\d+)\.0+", re.ASCII)  # str() of a float: "…1234.0"
 _QUOTES = "'\"`‘’“”"
 _BRACKETS = {"(": ")", "[": "]", "{": "}", "<": ">", "【": "】", "〔": "〕", "《": "》", "「": "」"}
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_SEPARATORS = re.compile(r"[\s\-_‐‑–—]")
+_SEPARATOR_CHARACTERS = "-_‐‑–—"  # and whitespace
+_SEPARATORS = re.compile(rf"[\s{re.escape(_SEPARATOR_CHARACTERS)}]")
 _CACHE_SIZE = 1 << 18
 
 
@@ -190,61 +193,99 @@ _ID_COLUMNS = {
 }
 
 
-def _with_clean_ids_checked(frame: pl.DataFrame) -> pl.DataFrame:
-    """Overwrite parse_id's columns in polars where `_clean` (an already-clean 18-character `_key`) is set."""
-    key = pl.col("_key")
-    first17 = key.str.slice(0, 17).str.to_integer(base=13)  # 13**17 < 2**63: fits in Int64
-    checked = frame.with_columns(
-        _born=pl.when("_clean").then(key.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)),
-        _check=pl.when("_clean").then(
-            (first17 % 11 * 2 % 11).replace_strict(dict(enumerate(_CHECK)), return_dtype=pl.String)
-        ),
-    ).with_columns(
-        _good_date=pl.col("_born").is_between(dt.date(1900, 1, 1), dt.date.today()).fill_null(False),
-    ).with_columns(
-        _valid=pl.col("_good_date") & (pl.col("_check") == key.str.slice(17, 1)).fill_null(False),
+# Cells whose `_clean` parse_ids does in polars: digits, X, ASCII separators and quotes, and the full-width
+# digits, X and space (which NFKC turns into ASCII). For them `_clean` is: NFKC, drop spaces and separators,
+# strip quotes, upper-case — no brackets, no float tail, no invisible characters.
+_ASCII_SEPARATORS = " " + "".join(c for c in _SEPARATOR_CHARACTERS if c.isascii())
+_ASCII_QUOTES = "".join(c for c in _QUOTES if c.isascii())
+_FULL_WIDTH = {c: unicodedata.normalize("NFKC", c) for c in "０１２３４５６７８９Ｘｘ\u3000"}
+_SIMPLE_ID_CELL = f"^[0-9Xx{re.escape(_ASCII_SEPARATORS + _ASCII_QUOTES + ''.join(_FULL_WIDTH))}]*$"
+
+
+def _check_character(key: pl.Expr) -> pl.Expr:
+    """check_character of the first 17 characters of key (null unless they are digits)."""
+    first17 = key.str.slice(0, 17).str.to_integer(base=13, strict=False)  # 13**17 < 2**63: fits in Int64
+    return (first17 % 11 * 2 % 11).replace_strict(dict(enumerate(_CHECK)), return_dtype=pl.String)
+
+
+def _cleaned_keys(raw: pl.Series) -> pl.DataFrame:
+    """`_clean` of simple cells, 15-digit IDs upgraded; `done` is False for the cells left to parse_id."""
+    key, legacy = pl.col("key"), pl.col("legacy")
+    text = raw.str.replace_many(list(_FULL_WIDTH), list(_FULL_WIDTH.values()))
+    cleaned = (
+        text.str.replace_all(f"[{re.escape(_ASCII_SEPARATORS)}]", "").str.strip_chars(_ASCII_QUOTES).str.to_uppercase()
     )
-    valid, clean = pl.col("_valid"), pl.col("_clean")
+    return (
+        pl.DataFrame({"done": raw.str.contains(_SIMPLE_ID_CELL), "key": cleaned})
+        .with_columns(legacy=key.str.contains("^[0-9]{15}$"))
+        .with_columns(key=pl.when(legacy).then(key.str.slice(0, 6) + "19" + key.str.slice(6)).otherwise(key))
+        .with_columns(key=pl.when(legacy).then(key + _check_character(key)).otherwise(key))  # upgrade_15_to_18
+    )
+
+
+def _text_ids(raw: pl.Series) -> pl.DataFrame:
+    """parse_id's columns for text cells, and `done`: False for the cells left to parse_id (other characters)."""
+    clean = raw.str.contains(f"^{_ID18_PATTERN}$").fill_null(False)  # most cells: no `_clean` needed
+    frame = pl.DataFrame({"key": raw}).with_columns(legacy=pl.lit(False), done=pl.lit(True))
+    dirty = (~clean & raw.is_not_null()).arg_true()
+    if dirty.len():
+        cleaned = _cleaned_keys(raw.gather(dirty))
+        for column in frame.columns:
+            frame = frame.with_columns(frame[column].scatter(dirty, cleaned[column]))
+    key, legacy, valid, born = pl.col("key"), pl.col("legacy"), pl.col("valid"), pl.col("born")
+    frame = (
+        frame.with_columns(  # `_from_id18`
+            is_id=key.str.contains(f"^{_ID18_PATTERN}$").fill_null(False),
+            born=key.str.slice(6, 8).str.to_date("%Y%m%d", strict=False),
+            check=_check_character(key),
+        )
+        .with_columns(good_date=(born.is_between(dt.date(1900, 1, 1), dt.date.today()) & "is_id").fill_null(False))
+        .with_columns(valid=pl.col("good_date") & (pl.col("check") == key.str.slice(17, 1)).fill_null(False))
+    )
     status = (
-        pl.when(valid).then(pl.lit(str(IdStatus.VALID)))
-        .when(~pl.col("_good_date")).then(pl.lit(str(IdStatus.BAD_DATE)))
+        pl.when(key.is_null() | (key == "")).then(pl.lit(str(IdStatus.MISSING)))
+        .when(~pl.col("is_id")).then(pl.lit(str(IdStatus.DAMAGED)))
+        .when(valid & legacy).then(pl.lit(str(IdStatus.LEGACY15)))
+        .when(valid).then(pl.lit(str(IdStatus.VALID)))
+        .when(~pl.col("good_date")).then(pl.lit(str(IdStatus.BAD_DATE)))
         .otherwise(pl.lit(str(IdStatus.BAD_CHECK)))
     )
     sex = pl.when(key.str.slice(16, 1).is_in(list("13579"))).then(pl.lit("M")).otherwise(pl.lit("F"))
-    fast = {
-        "id18": pl.when(valid).then(key),
-        "candidate": pl.when(~valid).then(key),
-        "status": status,
-        "birth_date": pl.when(valid).then(pl.col("_born")),
-        "sex": pl.when(valid).then(sex),
-        "region": pl.when(valid).then(key.str.slice(0, 6)),
-    }
-    return checked.select(pl.when(clean).then(fast[c]).otherwise(pl.col(c)).alias(c) for c in _ID_COLUMNS)
+    return frame.select(
+        "done",
+        id18=pl.when(valid).then(key),
+        candidate=pl.when(~valid & pl.col("is_id")).then(key),
+        status=status,
+        birth_date=pl.when(valid).then(born),
+        sex=pl.when(valid).then(sex),
+        region=pl.when(valid).then(key.str.slice(0, 6)),
+    )
 
 
 def parse_ids(values: pl.Series) -> pl.DataFrame:
-    """parse_id over a column, one row per input row in order: clean strings checked in polars, the rest via parse_id."""
+    """parse_id over a column, one row per input row in order.
+
+    Text and integer cells in the common shapes (clean, separated, quoted, lower-case x, full-width, 15-digit)
+    are parsed in polars; every other distinct value (and every float) through parse_id.
+    """
     if values.dtype == pl.String or values.dtype.is_integer():
-        keys = values.cast(pl.String)
-        clean = keys.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
-        rest = keys.filter(~clean)
+        out = _text_ids(values.cast(pl.String))
+        rest = values.cast(pl.String).filter(~out["done"])
     else:  # floats and objects: parse_id itself judges what a float has lost
+        out = pl.DataFrame({"done": [False] * len(values)}, schema={"done": pl.Boolean}).with_columns(
+            pl.lit(None, dtype).alias(name) for name, dtype in _ID_COLUMNS.items()
+        )
         rest = values
-        keys = pl.Series([None if v is None else str(v) for v in values.to_list()], dtype=pl.String)
-        clean = pl.Series([False] * len(values), dtype=pl.Boolean)
-    distinct = rest.unique(maintain_order=True).to_list()
-    parsed = [parse_id(v) for v in distinct]
-    lookup = pl.DataFrame(
-        {
-            "_key": [None if v is None else str(v) for v in distinct],
-            **{c: [getattr(p, c) for p in parsed] for c in _ID_COLUMNS if c != "status"},
-            "status": [str(p.status) for p in parsed],
-        },
-        schema={"_key": pl.String, **_ID_COLUMNS},
-    )
-    frame = pl.DataFrame({"_key": keys, "_clean": clean})
-    joined = frame.join(lookup, on="_key", how="left", maintain_order="left", nulls_equal=True)
-    return _with_clean_ids_checked(joined)
+    out, done = out.drop("done"), out["done"]
+    if rest.len():
+        distinct = rest.unique(maintain_order=True)
+        parsed = [parse_id(v) for v in distinct.to_list()]
+        where = done.not_().arg_true()
+        for name, dtype in _ID_COLUMNS.items():
+            column = [str(p.status) for p in parsed] if name == "status" else [getattr(p, name) for p in parsed]
+            slow = rest.replace_strict(distinct, pl.Series(column, dtype=dtype), return_dtype=dtype)
+            out = out.with_columns(out[name].scatter(where, slow))
+    return out
 
 
 def id_typo_relation(a: str, b: str) -> Literal["one_substitution", "adjacent_transposition"] | None:
@@ -268,6 +309,15 @@ def id_from_certificate(cert_no: object) -> str | None:
     if _ID18.fullmatch(head) and (not tail or len(tail) <= 4 and tail.isascii() and tail.isalnum()):
         return head
     return None
+
+
+def ids_from_certificates(values: pl.Series) -> pl.Series:
+    """id_from_certificate over a text column: plain certificate numbers (ASCII letters and digits, the ID first,
+    its check character in either case) in polars, the rest via id_from_certificate."""
+    text = values.cast(pl.String)
+    clean = text.str.contains("^[0-9]{17}[0-9Xx][0-9A-Za-z]{0,4}$")
+    head = pl.select(pl.when(clean).then(text.str.slice(0, 18).str.to_uppercase())).to_series()
+    return combine_with_scalar(text, clean | text.is_null(), head, id_from_certificate).alias(values.name)
 
 
 def _mask(value: str, keep_head: int, keep_tail: int) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from pypinyin import Style, lazy_pinyin
 
-from pipeline.values import is_null_token
+from pipeline.values import NULL_TOKENS, is_null_token, simplified_lines
 
 if TYPE_CHECKING:
     import opencc
@@ -29,6 +29,8 @@ __all__ = [
     "parse_names",
     "NameAgreement",
     "compare_names",
+    "split_parties",
+    "one_party_mask",
 ]
 
 # Surnames whose surname reading differs from pypinyin's default reading of the character.
@@ -61,7 +63,9 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 # stripped (代, 亡 could end a real name), and never relations such as 之子 (that names someone else).
 _SUFFIX_ANNOTATIONS = ("已死亡", "已去世", "户主", "本人", "已故", "死亡", "去世", "重复")
 # Characters traditional → simplified must leave alone in names (乾 is not 干, 於 is its own surname).
-_KEEP_IN_NAMES = re.compile(r"([乾於昇甯])")
+_KEPT_CHARACTERS = "乾於昇甯"
+_KEEP_IN_NAMES = re.compile(f"([{_KEPT_CHARACTERS}])")
+_HAN = "\u4e00-\u9fff"  # CJK Unified Ideographs: NFKC leaves them alone
 _LATIN = re.compile(r"[A-Za-z][A-Za-z .'\-]*", re.ASCII)
 _CACHE_SIZE = 1 << 18
 
@@ -148,9 +152,8 @@ def _pinyin(name: str, surname: str | None, given: str | None) -> str:
     return _syllables(name)
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def _parse_text(raw: str) -> NameParse:
-    """parse_name for a string cell (cached)."""
+def _name_fields(raw: str) -> NameParse:
+    """parse_name for a string cell, all but the pinyin key (left None)."""
     if is_null_token(raw):
         return NameParse(raw, None)
     text = unicodedata.normalize("NFKC", raw).translate(_INVISIBLE)
@@ -165,7 +168,16 @@ def _parse_text(raw: str) -> NameParse:
     if not name or is_null_token(name):
         return NameParse(raw, None, note)
     surname, given = _split(name)
-    return NameParse(raw, name, note, surname, given, _pinyin(name, surname, given))
+    return NameParse(raw, name, note, surname, given)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _parse_text(raw: str) -> NameParse:
+    """parse_name for a string cell (cached)."""
+    p = _name_fields(raw)
+    if p.name is None:
+        return p
+    return NameParse(raw, p.name, p.annotation, p.surname, p.given, _pinyin(p.name, p.surname, p.given))
 
 
 def parse_name(raw: object) -> NameParse:
@@ -175,18 +187,103 @@ def parse_name(raw: object) -> NameParse:
     return _parse_text(str(raw))
 
 
+_NAME_FIELDS = ("name", "annotation", "surname", "given", "pinyin")
+# Cells parse_names handles in polars: Han characters and spaces (ASCII or ideographic), optionally followed by one
+# bracketed annotation of Han characters; none of the characters kept out of conversion, no annotation word at the
+# end of the name. parse_name of such a cell: the name part simplified without spaces, the annotation as written.
+_SPACES = " \u3000"  # NFKC turns the ideographic space into a space
+_SIMPLE_NAME = f"^(?<text>[{_SPACES}{_HAN}]+?)(?:[(（](?<note>[{_HAN}]*)[)）])?[{_SPACES}]*$"
+_SUFFIX_AT_END = f"(?:{'|'.join(_SUFFIX_ANNOTATIONS)})[{_SPACES}]*$"
+_HAN_ONLY = re.compile(f"[{_HAN}]+")
+
+
+def _readings(texts: list[str]) -> dict[str, str]:
+    """`_syllables` of each text; the Han-only ones converted in one pypinyin call.
+
+    pypinyin segments and converts each list item on its own, one syllable per Han character; should
+    the count not add up, each text is converted alone instead.
+    """
+    han = [t for t in texts if t and _HAN_ONLY.fullmatch(t)]
+    out = {t: _syllables(t) for t in texts if not (t and _HAN_ONLY.fullmatch(t))}
+    flat = lazy_pinyin(han, style=Style.NORMAL) if han else []
+    if len(flat) != sum(map(len, han)):
+        return out | {t: _syllables(t) for t in han}
+    start = 0
+    for text in han:
+        joined = "".join(flat[start : start + len(text)]).lower()
+        out[text] = "".join(ch for ch in joined if ch.isalnum())
+        start += len(text)
+    return out
+
+
+def _pinyin_column(fields: pl.DataFrame) -> pl.Series:
+    """`_pinyin` of each row of (name, surname, given); None where name is None."""
+    name, surname, given = pl.col("name"), pl.col("surname"), pl.col("given")
+    latin = name.str.contains(r"^[\x00-\x7F]*$")  # str.isascii
+    split = ~latin & surname.is_not_null() & given.is_not_null()
+    whole = fields.filter(~latin & ~split)["name"].drop_nulls()
+    parts = fields.filter(split)
+    surnames = parts["surname"].unique()
+    readings = _readings(pl.concat([surnames, parts["given"], whole]).unique().sort().to_list())
+    surname_readings = {s: SURNAME_PINYIN.get(s) or readings[s] for s in surnames.to_list()}
+    pinyin = (
+        pl.when(latin).then(name.str.replace_all("[^0-9A-Za-z]", ""))
+        .when(split).then(surname.replace_strict(surname_readings, default=None, return_dtype=pl.String)
+                          + given.replace_strict(readings, default=None, return_dtype=pl.String))
+        .otherwise(name.replace_strict(readings, default=None, return_dtype=pl.String))
+    )
+    return fields.select(pinyin.alias("pinyin")).to_series()
+
+
+def _simple_name_fields(raws: pl.Series) -> pl.DataFrame:
+    """`_name_fields` of distinct cells; `done` is False where the cell is not simple or conversion left more than Han."""
+    parts = raws.str.extract_groups(_SIMPLE_NAME).struct.unnest()
+    simple = (
+        parts["text"].is_not_null()
+        & ~raws.str.contains(f"[{_KEPT_CHARACTERS}]")  # converted piecewise by `_simplified`
+        & ~parts["text"].str.contains(_SUFFIX_AT_END).fill_null(False)  # a trailing annotation word
+    )
+    text = parts["text"].filter(simple).str.replace_all(f"[{_SPACES}]", "")
+    converted = pl.Series([None] * raws.len(), dtype=pl.String)
+    converted.scatter(simple.arg_true(), pl.Series(simplified_lines(text.to_list()), dtype=pl.String))
+    tokens = sorted(NULL_TOKENS)
+    frame = pl.DataFrame({"_raw": raws, "name": converted, "note": parts["note"]}).with_columns(
+        done=simple & pl.col("name").str.contains(f"^[{_HAN}]*$"),
+        blank_cell=pl.col("_raw").str.strip_chars(_SPACES).is_in(tokens),  # is_null_token(raw)
+        name=pl.when(~pl.col("name").is_in(tokens) & (pl.col("name") != "")).then("name"),
+    )
+    length = pl.col("name").str.len_chars()
+    compound = pl.col("name").str.slice(0, 2).is_in(sorted(COMPOUND_SURNAMES)) & (length >= 3)
+    surname_length = pl.when(compound).then(2).when(length >= 2).then(1)  # `_split`; None: one character
+    return frame.select(
+        "_raw",
+        "name",
+        annotation=pl.when(~pl.col("blank_cell") & (pl.col("note") != "")).then("note"),
+        surname=pl.when(surname_length.is_not_null()).then(pl.col("name").str.slice(0, surname_length)),
+        given=pl.when(surname_length.is_not_null()).then(pl.col("name").str.slice(surname_length)),
+        done=pl.col("done").fill_null(False),
+    )
+
+
 def parse_names(values: pl.Series) -> pl.DataFrame:
-    """parse_name over a column: each distinct value parsed once; one output row per input row, in order."""
-    fields = ("name", "annotation", "surname", "given", "pinyin")
+    """parse_name over a column, one output row per input row, in order.
+
+    Simple cells are cleaned in polars with one OpenCC call; every other distinct value goes through
+    parse_name's own steps; the pinyin keys of all come from one pypinyin call.
+    """
     texts = values.cast(pl.String)
-    distinct = texts.drop_nulls().unique(maintain_order=True)
-    parsed = [parse_name(v) for v in distinct]
-    lookup = pl.DataFrame(
-        {"_raw": distinct, **{f: [getattr(p, f) for p in parsed] for f in fields}},
+    distinct = texts.drop_nulls().unique()
+    fast = _simple_name_fields(distinct)
+    rest = fast.filter(~pl.col("done"))["_raw"]
+    parsed = [_name_fields(v) for v in rest.to_list()]
+    fields = [f for f in _NAME_FIELDS if f != "pinyin"]
+    slow = pl.DataFrame(
+        {"_raw": rest, **{f: [getattr(p, f) for p in parsed] for f in fields}},
         schema={"_raw": pl.String, **dict.fromkeys(fields, pl.String)},
     )
-    frame = pl.DataFrame({"_raw": texts})
-    return frame.join(lookup, on="_raw", how="left", maintain_order="left").select(fields)
+    lookup = pl.concat([fast.filter("done").drop("done"), slow])
+    lookup = lookup.with_columns(_pinyin_column(lookup))
+    return pl.DataFrame({"_raw": texts}).join(lookup, on="_raw", how="left", maintain_order="left").select(_NAME_FIELDS)
 
 
 def _core(p: NameParse) -> str:
@@ -224,7 +321,11 @@ def compare_names(a: NameParse, b: NameParse) -> NameAgreement:
     return NameAgreement.DIFFERENT
 
 
-_PARTY_SPLIT = re.compile(r"\s*[、，,;；/]\s*")
+_PARTY_SEPARATORS = "、，,;；/"
+_PARTY_SPLIT = re.compile(rf"\s*[{_PARTY_SEPARATORS}]\s*")
+# A cell split_parties returns unchanged: no separator, and no whitespace (str.isspace) at either end.
+_NOT_EDGE = f"[^\\s\\x1c-\\x1f{_PARTY_SEPARATORS}]"
+_ONE_PARTY = f"^(?:{_NOT_EDGE}(?:[^{_PARTY_SEPARATORS}]*{_NOT_EDGE})?)?$"
 
 
 def split_parties(text: object) -> list[str]:
@@ -232,3 +333,8 @@ def split_parties(text: object) -> list[str]:
     if text is None:
         return []
     return [p for p in _PARTY_SPLIT.split(str(text).strip()) if p]
+
+
+def one_party_mask(values: pl.Series) -> pl.Series:
+    """True where split_parties gives the cell itself as the only party (or nothing: null, empty); polars."""
+    return values.cast(pl.String).str.contains(_ONE_PARTY).fill_null(True)

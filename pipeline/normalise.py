@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from matchers.idnumber import IdStatus, id_from_certificate, parse_id
-from matchers.names import parse_name, split_parties
+from matchers.idnumber import IdStatus, ids_from_certificates, parse_ids
+from matchers.names import one_party_mask, parse_names, split_parties
 from pipeline.store import query_frame, raw_table, replace_table
 from pipeline.values import (
-    ValueParseError,
-    normalise_address,
-    normalise_phone,
-    parse_amount,
-    parse_date,
+    combine_with_scalar,
+    map_distinct,
+    normalise_addresses,
+    normalise_phones,
+    parse_amounts,
+    parse_dates,
     parse_disability_category,
     parse_disability_level,
     parse_gender,
@@ -70,95 +71,76 @@ class NormalisedData:
     facts: dict[str, pl.DataFrame]
 
 
-def _mapper(fn: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
-    """Apply fn once per distinct value (values repeat a lot in rolls)."""
-    def apply(values: list[Any]) -> list[Any]:
-        cache: dict[Any, Any] = {}
-        out = []
-        for v in values:
-            if v not in cache:
-                cache[v] = fn(v)
-            out.append(cache[v])
-        return out
-    return apply
-
-
-def _lenient(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def call(v: Any) -> Any:
-        try:
-            return fn(v)
-        except ValueParseError:
-            return None  # rows with unparseable typed fields were quarantined at ingest
-    return call
-
-
-_date = _mapper(_lenient(parse_date))
-_amount = _mapper(_lenient(parse_amount))
-_phone = _mapper(normalise_phone)
-_address = _mapper(normalise_address)
-_gender = _mapper(parse_gender)
-_name = _mapper(parse_name)
-
-
-def load_active_rows(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
-    """Raw rows of the files currently in force for a source (superseded versions excluded)."""
+def load_active_rows(con: duckdb.DuckDBPyConnection, source: str, *, exclude: Sequence[str] = ()) -> pl.DataFrame:
+    """Raw rows of the files currently in force for a source (superseded versions excluded), without `exclude` columns."""
+    without = f" EXCLUDE ({', '.join(exclude)})" if exclude else ""
     return query_frame(con, 
-        f"""SELECT r.* FROM {raw_table(source)} r
+        f"""SELECT r.*{without} FROM {raw_table(source)} r
             JOIN ingested_files f USING (file_id)
             WHERE f.status = 'loaded'
             ORDER BY r.file_id, r.row_number"""
     )
 
 
-def _col(frame: pl.DataFrame, name: str) -> list[Any]:
-    return frame[name].to_list() if name in frame.columns else [None] * frame.height
+_UNUSED_COLUMNS = ("sheet", "extra_columns")  # raw columns normalising does not read
 
 
-def _person_rows(frame: pl.DataFrame, source: str, roles: list[str], names: list[Any], ids: list[Any],
-                 extra_ids: list[Any] | None = None, birth: list[Any] | None = None,
-                 gender: list[Any] | None = None, phone: list[Any] | None = None,
-                 address: list[Any] | None = None, household: list[Any] | None = None,
-                 relation: list[Any] | None = None, case_no: list[Any] | None = None,
-                 counterpart: list[Any] | None = None) -> dict[str, list[Any]]:
-    n = frame.height
-    parsed_names = _name(names)
-    parsed_ids = _mapper(parse_id)(ids)
-    if extra_ids is not None:  # e.g. the ID inside a disability certificate number
-        alt = _mapper(lambda c: parse_id(id_from_certificate(c)))(extra_ids)
-        parsed_ids = [a if (p.id18 is None and a.id18 is not None) or p.status is IdStatus.MISSING else p
-                      for p, a in zip(parsed_ids, alt)]
-    births = _date(birth) if birth is not None else [None] * n
-    genders = _gender(gender) if gender is not None else [None] * n
-    sha = _col(frame, "file_sha256")
-    rows = _col(frame, "row_number")
-    out: dict[str, list[Any]] = {c: [] for c in PERSON_RECORD_COLUMNS if c != "record_id"}
-    out["case_no"] = [case_number(c) if c is not None else None for c in case_no] if case_no else [None] * n
-    out["counterpart_name"] = counterpart if counterpart is not None else [None] * n
-    for i in range(n):
-        pid, pn = parsed_ids[i], parsed_names[i]
-        out["record_key"].append(f"{source}|{sha[i][:12]}|{rows[i]}|{roles[i]}")
-        out["source"].append(source)
-        out["role"].append(roles[i].rstrip("0123456789"))
-        out["name_raw"].append(names[i])
-        out["name"].append(pn.name)
-        out["name_annotation"].append(pn.annotation)
-        out["surname"].append(pn.surname)
-        out["name_pinyin"].append(pn.pinyin)
-        out["id_raw"].append(ids[i] if ids[i] is not None or extra_ids is None else extra_ids[i])
-        out["id18"].append(pid.id18)
-        out["id_candidate"].append(pid.candidate)
-        out["id_status"].append(str(pid.status))
-        out["birth_date"].append(pid.birth_date if pid.id18 else births[i])
-        out["sex"].append(pid.sex if pid.id18 else genders[i])
-        out["region"].append(pid.region)
-        out["household_key"].append(household[i] if household else None)
-        out["relation"].append(relation[i] if relation else None)
-    out["file_id"] = _col(frame, "file_id")
-    out["source_file"] = _col(frame, "source_file")
-    out["row_number"] = rows
-    out["phone"] = _phone(phone) if phone is not None else [None] * n
-    out["address"] = _address(address) if address is not None else [None] * n
-    return out
+def _active_rows(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
+    return load_active_rows(con, source, exclude=_UNUSED_COLUMNS)
+
+
+def _col(frame: pl.DataFrame, name: str) -> pl.Series:
+    """A raw column (text), or nulls when the table has no such column."""
+    if name in frame.columns:
+        return frame[name]
+    return pl.Series(name, [None] * frame.height, dtype=pl.String)
+
+
+def _replaced(column: pl.Series, rows: pl.Series, values: pl.Series) -> pl.Series:
+    """A copy of column with the rows where `rows` is true replaced by values, in order."""
+    return column.clone().scatter(rows.arg_true(), values)
+
+
+def _per_distinct_row(frame: pl.DataFrame, fn: Callable[..., Any], dtype: pl.DataType) -> pl.Series:
+    """fn(*row) for each row of frame, called once per distinct row."""
+    distinct = frame.unique(maintain_order=True)
+    mapped = distinct.with_columns(pl.Series("_out", [fn(*row) for row in distinct.iter_rows()], dtype=dtype))
+    return frame.join(mapped, on=frame.columns, how="left", nulls_equal=True, maintain_order="left")["_out"]
+
+
+def _as_list_built(column: pl.Series) -> pl.Series:
+    """column with the type a frame built from a Python list gives it: Null when every value is null.
+
+    Fact tables used to be built from lists; keeping that type keeps their DuckDB column types as they were.
+    """
+    if column.len() and column.null_count() == column.len():
+        return pl.Series(column.name, [None] * column.len(), dtype=pl.Null)
+    return column
+
+
+# A mention: one person named in one source row, with its cells as written (household key and case number
+# already derived); _records_frame parses them for all sources at once.
+_MENTION_CELLS = ("name", "id_number", "cert_no", "birth_date", "gender", "phone", "address", "household_key",
+                  "relation", "case_no", "counterpart_name")
+
+
+def _mentions(rows: pl.DataFrame, source: str, roles: pl.Series, **cells: pl.Series) -> pl.DataFrame:
+    """The person mentions of one source's rows: lineage, record key, role and the raw person cells."""
+    unknown = set(cells) - set(_MENTION_CELLS)
+    if unknown:
+        raise TypeError(f"_mentions: unknown cells {sorted(unknown)}")
+    nothing = pl.Series([None] * rows.height, dtype=pl.String)
+    return pl.DataFrame({
+        "record_key": pl.select(pl.concat_str(
+            pl.lit(f"{source}|"), _col(rows, "file_sha256").str.slice(0, 12), pl.lit("|"),
+            _col(rows, "row_number").cast(pl.String), pl.lit("|"), roles)).to_series(),
+        "source": pl.repeat(source, rows.height, dtype=pl.String, eager=True),
+        "role": roles.str.replace(r"[0-9]+$", ""),
+        "file_id": _col(rows, "file_id"),
+        "source_file": _col(rows, "source_file"),
+        "row_number": _col(rows, "row_number"),
+        **{c: cells[c].cast(pl.String) if c in cells else nothing for c in _MENTION_CELLS},
+    })
 
 
 def _is_relative(role: Any, relation: Any) -> bool:
@@ -168,105 +150,130 @@ def _is_relative(role: Any, relation: Any) -> bool:
     return bool(relation) and str(relation).strip() not in ("本人", "被害人", "无", "-")
 
 
-def _is_organisation(name: Any) -> bool:
-    return name is not None and (len(str(name)) > 12 or any(m in str(name) for m in _ORG_MARKERS))
+def _organisation_mask(names: pl.Series) -> pl.Series:
+    """True for names of organisations (long, or with a marker such as 公司), as opposed to people."""
+    markers = list(_ORG_MARKERS)
+    return (names.is_not_null() & ((names.str.len_chars() > 12) | names.str.contains_any(markers))).fill_null(False)
 
 
 def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
     """Build person_records and the fact tables from all active raw rows, and store them."""
-    parts: list[dict[str, list[Any]]] = []
-    facts_raw: dict[str, dict[str, list[Any]]] = {}
+    mentions: list[pl.DataFrame] = []
+    facts_raw: dict[str, dict[str, pl.Series]] = {}
 
-    v = load_active_rows(con, "victims")
+    v = _active_rows(con, "victims")
     if v.height:
-        roles = ["relative" if _is_relative(r, rel) else "victim"
-                 for r, rel in zip(_col(v, "person_role"), _col(v, "relation"))]
-        parts.append(_person_rows(v, "victims", roles, _col(v, "name"), _col(v, "id_number"),
-                                  birth=_col(v, "birth_date"), gender=_col(v, "gender"), phone=_col(v, "phone"),
-                                  address=_col(v, "address"), relation=_col(v, "relation"),
-                                  case_no=_col(v, "case_no"), counterpart=_col(v, "defendant_name")))
+        roles = _per_distinct_row(pl.DataFrame([_col(v, "person_role"), _col(v, "relation")]),
+                                  lambda r, rel: "relative" if _is_relative(r, rel) else "victim", pl.String)
+        case_numbers = map_distinct(_col(v, "case_no"), case_number, pl.String)  # a missing one reads 'None'
+        mentions.append(_mentions(
+            v, "victims", roles, name=_col(v, "name"), id_number=_col(v, "id_number"),
+            birth_date=_col(v, "birth_date"), gender=_col(v, "gender"), phone=_col(v, "phone"),
+            address=_col(v, "address"), relation=_col(v, "relation"),
+            case_no=pl.select(pl.when(_col(v, "case_no").is_not_null()).then(case_numbers)).to_series(),
+            counterpart_name=_col(v, "defendant_name")))
         facts_raw["victim_facts"] = {
-            "case_no": [case_number(c) for c in _col(v, "case_no")], "charge": _col(v, "charge"),
-            "injury": [str(parse_injury(x)) for x in _col(v, "injury")],
-            "incident_date": _date(_col(v, "incident_date")), "defendant_name": _col(v, "defendant_name"),
+            "case_no": case_numbers, "charge": _col(v, "charge"),
+            "injury": map_distinct(_col(v, "injury"), lambda x: str(parse_injury(x)), pl.String),
+            "incident_date": parse_dates(_col(v, "incident_date")), "defendant_name": _col(v, "defendant_name"),
             "unit": _col(v, "unit"), "role": roles, "relation": _col(v, "relation"),
-            "compensation_ordered": _amount(_col(v, "compensation_ordered")),
-            "compensation_received": _amount(_col(v, "compensation_received")),
+            "compensation_ordered": parse_amounts(_col(v, "compensation_ordered")),
+            "compensation_received": parse_amounts(_col(v, "compensation_received")),
             "victim_fault": _col(v, "victim_fault"),
         }
 
-    d = load_active_rows(con, "disability")
+    d = _active_rows(con, "disability")
     if d.height:
-        parts.append(_person_rows(d, "disability", ["disability_holder"] * d.height, _col(d, "name"),
-                                  _col(d, "id_number"), extra_ids=_col(d, "cert_no"), gender=_col(d, "gender"),
-                                  phone=_col(d, "phone"), address=_col(d, "address")))
         cert = _col(d, "cert_no")
-        facts_raw["disability_facts"] = {
-            "category": [parse_disability_category(c) or _cert_digit(n, 18, "category") for c, n in zip(_col(d, "category"), cert)],
-            "level": [parse_disability_level(lv) or _cert_digit(n, 19, "level") for lv, n in zip(_col(d, "level"), cert)],
-            "issue_date": _date(_col(d, "issue_date")),
+        mentions.append(_mentions(
+            d, "disability", pl.Series(["disability_holder"] * d.height), name=_col(d, "name"),
+            id_number=_col(d, "id_number"), cert_no=cert, gender=_col(d, "gender"), phone=_col(d, "phone"),
+            address=_col(d, "address")))
+        category = map_distinct(_col(d, "category"), parse_disability_category, pl.String)
+        level = map_distinct(_col(d, "level"), parse_disability_level, pl.Int64)
+        facts_raw["disability_facts"] = {  # the certificate's digits where the column says nothing usable
+            "category": combine_with_scalar(cert, category.is_not_null(), category,
+                                            lambda n: _cert_digit(n, 18, "category")),
+            "level": combine_with_scalar(cert, level.is_not_null(), level, lambda n: _cert_digit(n, 19, "level")),
+            "issue_date": parse_dates(_col(d, "issue_date")),
         }
 
-    s = load_active_rows(con, "subsistence")
+    s = _active_rows(con, "subsistence")
     if s.height:
-        keys = [_household_key(f, h, hid, hn, t, vl) for f, h, hid, hn, t, vl in zip(
-            _col(s, "file_id"), _col(s, "household_id"), _col(s, "head_id_number"), _col(s, "head_name"),
-            _col(s, "town"), _col(s, "village"))]
-        parts.append(_person_rows(s, "subsistence", ["subsistence_member"] * s.height, _col(s, "name"),
-                                  _col(s, "id_number"), gender=_col(s, "gender"), phone=_col(s, "phone"),
-                                  address=_col(s, "address"), household=keys, relation=_col(s, "relation")))
+        keys = _household_keys(s)
+        mentions.append(_mentions(
+            s, "subsistence", pl.Series(["subsistence_member"] * s.height), name=_col(s, "name"),
+            id_number=_col(s, "id_number"), gender=_col(s, "gender"), phone=_col(s, "phone"),
+            address=_col(s, "address"), household_key=keys, relation=_col(s, "relation")))
         facts_raw["subsistence_facts"] = {
             "household_key": keys, "head_name": _col(s, "head_name"), "relation": _col(s, "relation"),
-            "aid_type": _col(s, "aid_type"), "monthly_amount": _amount(_col(s, "monthly_amount")),
-            "town": _col(s, "town"), "village": _col(s, "village"), "start_date": _date(_col(s, "start_date")),
+            "aid_type": _col(s, "aid_type"), "monthly_amount": parse_amounts(_col(s, "monthly_amount")),
+            "town": _col(s, "town"), "village": _col(s, "village"), "start_date": parse_dates(_col(s, "start_date")),
         }
 
-    e = _one_row_per_applicant(load_active_rows(con, "enforcement"))
-    enforcement_frame: dict[str, list[Any]] | None = None
+    e = _one_row_per_applicant(_active_rows(con, "enforcement"))
+    enforcement_frame: dict[str, pl.Series] | None = None
     if e.height:
-        person_mask = [not _is_organisation(n) for n in _col(e, "applicant_name")]
-        ep = e.filter(pl.Series(person_mask))
+        person_mask = ~_organisation_mask(_col(e, "applicant_name"))
+        ep = e.filter(person_mask)
         if ep.height:
-            roles = ["applicant" if k == 0 else f"applicant{k + 1}" for k in _col(ep, "party_index")]
-            parts.append(_person_rows(ep, "enforcement", roles, _col(ep, "applicant_name"),
-                                      _col(ep, "applicant_id_number"), counterpart=_col(ep, "respondent_name")))
-        ordered, paid, unpaid = (_amount(_col(e, c)) for c in ("amount_ordered", "amount_paid", "amount_unpaid"))
-        unpaid = [u if u is not None else (o - (p or 0.0) if o is not None else None) for o, p, u in zip(ordered, paid, unpaid)]
+            k = _col(ep, "party_index")
+            roles = pl.select(pl.when(k == 0).then(pl.lit("applicant"))
+                              .otherwise(pl.lit("applicant") + (k + 1).cast(pl.String))).to_series()
+            mentions.append(_mentions(
+                ep, "enforcement", roles, name=_col(ep, "applicant_name"),
+                id_number=_col(ep, "applicant_id_number"), counterpart_name=_col(ep, "respondent_name")))
+        ordered, paid, unpaid = (parse_amounts(_col(e, c)) for c in ("amount_ordered", "amount_paid", "amount_unpaid"))
+        unpaid = pl.select(pl.coalesce(unpaid, ordered - paid.fill_null(0.0))).to_series()
         enforcement_frame = {
-            "is_person": person_mask, "file_id": _col(e, "file_id"), "row_number": _col(e, "row_number"),
+            "is_person": person_mask, "file_id": _col(e, "file_id").cast(pl.Int64),
+            "row_number": _col(e, "row_number").cast(pl.Int64),
             "enforcement_case_no": _col(e, "enforcement_case_no"), "applicant_name": _col(e, "applicant_name"),
             "respondent_name": _col(e, "respondent_name"), "amount_ordered": ordered, "amount_paid": paid,
-            "amount_unpaid": unpaid, "termination_date": _date(_col(e, "termination_date")),
+            "amount_unpaid": unpaid, "termination_date": parse_dates(_col(e, "termination_date")),
             "court": _col(e, "court"), "cause": _col(e, "cause"), "origin_case_no": _col(e, "origin_case_no"),
         }
 
-    k = load_active_rows(con, "key_groups")
+    k = _active_rows(con, "key_groups")
     if k.height:
-        parts.append(_person_rows(k, "key_groups", ["key_group"] * k.height, _col(k, "name"), _col(k, "id_number"),
-                                  gender=_col(k, "gender"), phone=_col(k, "phone"), address=_col(k, "address")))
+        mentions.append(_mentions(
+            k, "key_groups", pl.Series(["key_group"] * k.height), name=_col(k, "name"),
+            id_number=_col(k, "id_number"), gender=_col(k, "gender"), phone=_col(k, "phone"),
+            address=_col(k, "address")))
         facts_raw["key_group_facts"] = {
-            "group_name": _col(k, "group"), "list_date": _date(_col(k, "list_date")), "agency": _col(k, "agency"),
+            "group_name": _col(k, "group"), "list_date": parse_dates(_col(k, "list_date")), "agency": _col(k, "agency"),
         }
 
-    records = _records_frame(parts)
+    records = _records_frame(mentions)
     facts = _facts_frames(records, facts_raw, enforcement_frame)
     _store(con, records, facts)
     return NormalisedData(records=records, facts=facts)
+
+
+def _applicants(names_cell: Any, ids_cell: Any) -> tuple[list[Any], list[Any]]:
+    """The applicants named in one 终本 cell and their IDs, paired by position (IDs dropped when the counts differ)."""
+    names = split_parties(names_cell) or [names_cell]
+    ids = split_parties(ids_cell)
+    if len(names) == 1 or len(ids) != len(names):
+        ids = [ids_cell] + [None] * (len(names) - 1) if len(names) == 1 else [None] * len(names)
+    return names, ids
 
 
 def _one_row_per_applicant(frame: pl.DataFrame) -> pl.DataFrame:
     """A 终本 row naming several applicants becomes one row per applicant (IDs paired by position)."""
     if frame.height == 0:
         return frame.with_columns(pl.lit(0).alias("party_index"))
+    frame = frame.with_row_index("_row")
+    single = one_party_mask(frame["applicant_name"])  # most rows: kept as they are
     rows = []
-    for row in frame.iter_rows(named=True):
-        names = split_parties(row["applicant_name"]) or [row["applicant_name"]]
-        ids = split_parties(row["applicant_id_number"])
-        if len(names) == 1 or len(ids) != len(names):
-            ids = [row["applicant_id_number"]] + [None] * (len(names) - 1) if len(names) == 1 else [None] * len(names)
+    for row in frame.filter(~single).iter_rows(named=True):
+        names, ids = _applicants(row["applicant_name"], row["applicant_id_number"])
         for k, (name, pid) in enumerate(zip(names, ids)):
             rows.append({**row, "applicant_name": name, "applicant_id_number": pid, "party_index": k})
-    return pl.DataFrame(rows, schema={**frame.schema, "party_index": pl.Int64})
+    schema = {**frame.schema, "party_index": pl.Int64}
+    split = pl.DataFrame(rows, schema=schema)
+    kept = frame.filter(single).with_columns(pl.lit(0, pl.Int64).alias("party_index"))
+    return pl.concat([kept, split]).sort("_row", "party_index").drop("_row")
 
 
 def case_number(raw: Any) -> str:
@@ -287,14 +294,20 @@ def _cert_digit(cert: Any, pos: int, what: str) -> Any:
     return digit if 1 <= digit <= 4 else None
 
 
-def _household_key(file_id: Any, household_id: Any, head_id: Any, head_name: Any, town: Any, village: Any) -> str:
-    if household_id:
-        basis = f"hid|{household_id}"
-    elif head_id and parse_id(head_id).id18:
-        basis = f"head|{parse_id(head_id).id18}"
-    else:
-        basis = f"headname|{file_id}|{head_name}|{town}|{village}"
-    return "hh_" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+def _household_keys(rows: pl.DataFrame) -> pl.Series:
+    """The household key of each subsistence row: its household id, else its head's valid ID, else head name and place."""
+    household_id, head_id = _col(rows, "household_id"), _col(rows, "head_id_number")
+    without_id = (household_id == "").fill_null(True)  # only these rows need the head's ID
+    head_id18 = _replaced(pl.Series([None] * rows.height, dtype=pl.String), without_id,
+                          parse_ids(head_id.filter(without_id))["id18"])
+    as_text = [pl.coalesce(c.cast(pl.String), pl.lit("None")) for c in
+               (_col(rows, "file_id"), _col(rows, "head_name"), _col(rows, "town"), _col(rows, "village"))]
+    basis = pl.select(
+        pl.when(household_id != "").then(pl.lit("hid|") + household_id)
+        .when((head_id != "") & head_id18.is_not_null()).then(pl.lit("head|") + head_id18)
+        .otherwise(pl.concat_str(pl.lit("headname"), *as_text, separator="|"))
+    ).to_series()
+    return map_distinct(basis, lambda b: "hh_" + hashlib.sha256(b.encode("utf-8")).hexdigest()[:16], pl.String)
 
 
 _RECORD_SCHEMA: dict[str, Any] = {
@@ -307,27 +320,65 @@ _RECORD_SCHEMA: dict[str, Any] = {
 }
 
 
-def _records_frame(parts: list[dict[str, list[Any]]]) -> pl.DataFrame:
-    frames = [pl.DataFrame(p, schema=_RECORD_SCHEMA) for p in parts]
-    records = pl.concat(frames) if frames else pl.DataFrame(schema=_RECORD_SCHEMA)
+_CHOSEN_ID = ("id18", "candidate", "status", "birth_date", "sex", "region")
+
+
+def _person_ids(ids: pl.Series, certificates: pl.Series) -> pl.DataFrame:
+    """parse_id of the ID cell; where it gives no valid ID (or is missing), parse_id of the ID inside the certificate number.
+
+    Only rows with a certificate and without a valid ID can change (without a certificate the second parse is
+    MISSING with every field null).
+    """
+    parsed = parse_ids(ids)
+    candidates = certificates.is_not_null() & parsed["id18"].is_null()  # MISSING has no id18 either
+    alt = parse_ids(ids_from_certificates(certificates.filter(candidates)))
+    own = parsed.filter(candidates)
+    use_alt = alt["id18"].is_not_null() | (own["status"] == str(IdStatus.MISSING))
+    chosen = alt.select(pl.when(use_alt).then(alt[c]).otherwise(own[c]).alias(c) for c in _CHOSEN_ID)
+    return parsed.with_columns(_replaced(parsed[c], candidates, chosen[c]) for c in _CHOSEN_ID)
+
+
+def _records_frame(mentions: list[pl.DataFrame]) -> pl.DataFrame:
+    """person_records from all sources' mentions: every cell parsed in one pass over all sources."""
+    if not mentions:
+        records = pl.DataFrame(schema=_RECORD_SCHEMA)
+    else:
+        m = pl.concat(mentions)
+        names = parse_names(m["name"])
+        ids = _person_ids(m["id_number"], m["cert_no"])
+        no_id = ids["id18"].is_null()  # birth date and sex come from the ID when it is valid
+        columns = {
+            "name_raw": m["name"], "name": names["name"], "name_annotation": names["annotation"],
+            "surname": names["surname"], "name_pinyin": names["pinyin"],
+            "id_raw": pl.coalesce(m["id_number"], m["cert_no"]),  # the certificate only where there is no ID cell
+            "id18": ids["id18"], "id_candidate": ids["candidate"], "id_status": ids["status"],
+            "birth_date": _replaced(ids["birth_date"], no_id, parse_dates(m["birth_date"].filter(no_id))),
+            "sex": _replaced(ids["sex"], no_id, map_distinct(m["gender"].filter(no_id), parse_gender, pl.String)),
+            "region": ids["region"],
+            "phone": normalise_phones(m["phone"]),
+            "address": normalise_addresses(m["address"]),
+        }
+        records = m.with_columns(
+            (c if isinstance(c, pl.Expr) else pl.lit(c)).alias(name) for name, c in columns.items()
+        ).select(pl.col(name).cast(dtype) for name, dtype in _RECORD_SCHEMA.items())
     records = records.with_row_index("record_id").with_columns(pl.col("record_id").cast(pl.Int64))
     return records.select(["record_id", *[c for c in _RECORD_SCHEMA]])
 
 
-def _facts_frames(records: pl.DataFrame, raw: dict[str, dict[str, list[Any]]],
-                  enforcement: dict[str, list[Any]] | None) -> dict[str, pl.DataFrame]:
+def _facts_frames(records: pl.DataFrame, raw: dict[str, dict[str, pl.Series]],
+                  enforcement: dict[str, pl.Series] | None) -> dict[str, pl.DataFrame]:
     source_of = {"victim_facts": "victims", "disability_facts": "disability",
                  "subsistence_facts": "subsistence", "key_group_facts": "key_groups"}
     facts: dict[str, pl.DataFrame] = {}
     for table, columns in raw.items():
         ids = records.filter(pl.col("source") == source_of[table])["record_id"]
-        facts[table] = pl.DataFrame({"record_id": ids, **columns}, strict=False)
+        facts[table] = pl.DataFrame([ids, *(_as_list_built(c).alias(name) for name, c in columns.items())])
     if enforcement is not None:
-        ids = records.filter(pl.col("source") == "enforcement")["record_id"].to_list()
-        it = iter(ids)
-        record_ids = [next(it) if is_person else None for is_person in enforcement.pop("is_person")]
-        facts["enforcement_facts"] = pl.DataFrame({"record_id": record_ids, **enforcement}, strict=False,
-                                                  schema_overrides={"record_id": pl.Int64})
+        is_person = enforcement.pop("is_person")
+        ids = records.filter(pl.col("source") == "enforcement")["record_id"]
+        record_ids = _replaced(pl.Series("record_id", [None] * is_person.len(), dtype=pl.Int64), is_person, ids)
+        facts["enforcement_facts"] = pl.DataFrame(
+            [record_ids, *(_as_list_built(c).alias(name) for name, c in enforcement.items())])
     return facts
 
 

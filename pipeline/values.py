@@ -11,15 +11,19 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
 
 from pipeline.errors import AidLeadsError
 
 if TYPE_CHECKING:
     import opencc
+    from polars._typing import PolarsDataType
 
 __all__ = [
     "ValueParseError",
@@ -35,6 +39,15 @@ __all__ = [
     "parse_disability_category",
     "parse_disability_level",
     "normalise_address",
+    "PLAIN_TEXT",
+    "map_distinct",
+    "combine_with_scalar",
+    "null_token_mask",
+    "parse_dates",
+    "parse_amounts",
+    "normalise_phones",
+    "simplified_lines",
+    "normalise_addresses",
 ]
 
 
@@ -87,11 +100,13 @@ def _t2s() -> opencc.OpenCC:
 
 # ---------------------------------------------------------------- dates
 
+# Separators after the year and the month, and the day's end; shared with the column parser below.
+_AFTER_YEAR, _AFTER_MONTH, _DAY_END = "[-/.年]", "[-/.月]", "[日号]"
 _DATE_YMD = re.compile(
-    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?"
+    rf"(\d{{4}})\s*{_AFTER_YEAR}\s*(\d{{1,2}})\s*{_AFTER_MONTH}\s*(\d{{1,2}})\s*{_DAY_END}?"
     r"(?:[ T]*\d{1,2}[:时]\d{1,2}[:分秒.\dZ+\-]*)?"
 )
-_DATE_YM = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?")
+_DATE_YM = re.compile(rf"(\d{{4}})\s*{_AFTER_YEAR}\s*(\d{{1,2}})\s*月?")
 _DATE_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _SERIAL = re.compile(r"\d{1,5}(?:\.\d+)?")
 
@@ -187,9 +202,14 @@ def parse_amount(raw: object) -> float | None:
 
 # ---------------------------------------------------------------- phones
 
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-_LANDLINE = re.compile(r"0\d{9,11}|[2-9]\d{6,7}")
-_PHONE_SPLIT = re.compile(r"[;,/、|]|或|和")
+# Matched against ASCII digit strings only; shared with the column parser below.
+_MOBILE_DIGITS = "1[3-9][0-9]{9}"
+_LANDLINE_DIGITS = "0[0-9]{9,11}|[2-9][0-9]{6,7}"
+_COUNTRY_PREFIXES = ("0086", "86", "0")  # tried in this order before a mobile number
+_PHONE_SEPARATORS = ";,/、|"
+_MOBILE = re.compile(_MOBILE_DIGITS)
+_LANDLINE = re.compile(_LANDLINE_DIGITS)
+_PHONE_SPLIT = re.compile(f"[{re.escape(_PHONE_SEPARATORS)}]|或|和")
 _NON_DIGITS = re.compile(r"[^0-9]")
 _FLOAT_TEXT = re.compile(r"^(\d+)\.0+$")  # str() of a float: '13812345678.0'
 _EXTENSION = re.compile(r"(?:转|分机|ext\.?|x|#).*$", re.IGNORECASE)
@@ -199,7 +219,7 @@ def _phone_digits(digits: str) -> str | None:
     """A mobile or landline number from a digit string, or None."""
     if len(set(digits)) <= 1:
         return None
-    for prefix in ("0086", "86", "0"):
+    for prefix in _COUNTRY_PREFIXES:
         rest = digits[len(prefix):]
         if digits.startswith(prefix) and _MOBILE.fullmatch(rest):
             return rest
@@ -381,3 +401,194 @@ def normalise_address(raw: object) -> str | None:
         return None
     text = "".join(_text(raw).split())
     return _t2s().convert(text) or None
+
+
+# ---------------------------------------------------------------- columns
+#
+# The column parsers give, for every value of a column, exactly what the scalar parser above gives for
+# it. The common clean shapes are computed in polars with regexes built from the scalar parsers'
+# constants; every other value goes through the scalar parser, once per distinct value.
+
+# Printable ASCII and the CJK Unified Ideographs: NFKC leaves text made only of these unchanged, and its
+# only whitespace is the ASCII space, so `_text` of such text is just `text.strip(" ")`.
+PLAIN_TEXT = "^[ -~\u4e00-\u9fff]*$"
+_PRINTABLE_ASCII = "^[ -~]*$"
+_EXCEL_EPOCH_DAYS = (_EXCEL_EPOCH - dt.date(1970, 1, 1)).days  # polars Date counts days from 1970-01-01
+
+
+def map_distinct(values: pl.Series, fn: Callable[[Any], Any], dtype: PolarsDataType) -> pl.Series:
+    """fn applied once per distinct value (null included), as a column in the order of values."""
+    distinct = values.unique()
+    mapped = pl.Series([fn(v) for v in distinct.to_list()], dtype=dtype)
+    return values.replace_strict(distinct, mapped, return_dtype=dtype)
+
+
+def combine_with_scalar(values: pl.Series, done: pl.Series, fast: pl.Series, scalar: Callable[[Any], Any]) -> pl.Series:
+    """`fast` where `done` is true, elsewhere `scalar` of the value (called once per distinct value)."""
+    done = done.fill_null(False)
+    if done.all():
+        return fast
+    out = fast.clone()
+    out.scatter(done.not_().arg_true(), map_distinct(values.filter(done.not_()), scalar, fast.dtype))
+    return out
+
+
+def _lenient(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """fn, with None for a value it rejects."""
+    def call(raw: Any) -> Any:
+        try:
+            return fn(raw)
+        except ValueParseError:
+            return None
+    return call
+
+
+_LONGEST_NULL_TOKEN = max(map(len, NULL_TOKENS))
+
+
+def _plain_null_tokens(text: pl.Series) -> pl.Series:
+    """is_null_token of PLAIN_TEXT values: `_text(raw).casefold()` is strip(" ") and (ASCII) lower-casing there."""
+    stripped = text.str.strip_chars(" ")
+    short = (stripped.str.len_chars() <= _LONGEST_NULL_TOKEN).fill_null(False).arg_true()
+    blank = pl.Series([False] * text.len(), dtype=pl.Boolean)
+    blank.scatter(short, stripped.gather(short).str.to_lowercase().is_in(sorted(NULL_TOKENS)))
+    return blank
+
+
+def null_token_mask(values: pl.Series) -> pl.Series:
+    """is_null_token over a column: True for nulls and placeholder strings."""
+    text = values.cast(pl.String)
+    plain = text.str.contains(PLAIN_TEXT)
+    fast = _plain_null_tokens(text) | text.is_null()
+    return combine_with_scalar(text, plain | text.is_null(), fast, is_null_token)
+
+
+def _on_distinct(values: pl.Series, parse: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """parse (a column parser) run on the distinct values only, as a column in the order of values."""
+    distinct = values.unique()
+    lookup = pl.DataFrame({"value": distinct, "parsed": parse(distinct)})
+    joined = pl.DataFrame({"value": values}).join(lookup, on="value", how="left", nulls_equal=True, maintain_order="left")
+    return joined["parsed"].alias(values.name)
+
+
+def _calendar_date(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
+    """The date year-month-day when it exists and lies in 1900–2100 (as `_make_date`), else null."""
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = (
+        pl.when(month == 2).then(pl.when(leap).then(29).otherwise(28))
+        .when(month.is_in([4, 6, 9, 11])).then(30)
+        .otherwise(31)
+    )
+    exists = year.is_between(_MIN_YEAR, _MAX_YEAR) & month.is_between(1, 12) & day.is_between(1, month_days)
+    # pl.date raises on a date that does not exist: give it 1970-01-01 there and null the result.
+    safe = [pl.when(exists).then(part).otherwise(default) for part, default in ((year, 1970), (month, 1), (day, 1))]
+    return pl.when(exists).then(pl.date(*safe))
+
+
+# The text shapes parse_dates reads in polars, each as (year, month, day) groups; a month alone is its day 1.
+# A value has at most one of these shapes; each is a case of the scalar regex of the same name.
+_DATE_SHAPES = {
+    "ymd": rf"^(?<y>[0-9]{{4}}){_AFTER_YEAR}(?<m>[0-9]{{1,2}}){_AFTER_MONTH}(?<d>[0-9]{{1,2}}){_DAY_END}?$",
+    "ym": rf"^(?<y>[0-9]{{4}}){_AFTER_YEAR}(?<m>[0-9]{{1,2}})月?(?<d>)$",
+    "compact": r"^(?<y>[0-9]{4})(?<m>[0-9]{2})(?<d>[0-9]{2})$",
+}
+_SERIAL_INTEGER = r"^[0-9]{1,5}$"
+
+
+def _dates(text: pl.Series) -> pl.Series:
+    """parse_dates of distinct values."""
+    shapes = pl.DataFrame({"text": text}).with_columns(
+        pl.col("text").str.extract_groups(pattern).alias(name) for name, pattern in _DATE_SHAPES.items()
+    )
+    parts = shapes.select(
+        "text",
+        *(pl.coalesce(pl.col(shape).struct.field(part) for shape in _DATE_SHAPES)
+          .replace("", "1").cast(pl.Int32).alias(part) for part in "ymd"),
+        serial=pl.when(pl.col("text").str.contains(_SERIAL_INTEGER)).then(pl.col("text").cast(pl.Int32, strict=False)),
+    )
+    serial = pl.col("serial")
+    from_serial = pl.when(serial.is_between(1, _MAX_SERIAL) & ~serial.is_between(_MIN_YEAR, _MAX_YEAR)).then(
+        (serial + _EXCEL_EPOCH_DAYS).cast(pl.Date)  # `_from_serial` of a whole number
+    )
+    fast = parts.select(
+        date=pl.when(pl.col("y").is_not_null()).then(_calendar_date(pl.col("y"), pl.col("m"), pl.col("d")))
+        .otherwise(from_serial),
+        done=pl.col("y").is_not_null() | serial.is_not_null() | pl.col("text").is_null(),
+    )
+    return combine_with_scalar(text, fast["done"], fast["date"], _lenient(parse_date))
+
+
+def parse_dates(values: pl.Series) -> pl.Series:
+    """parse_date over a text column; null where parse_date finds no date or rejects the value."""
+    return _on_distinct(values.cast(pl.String), _dates)
+
+
+def _amounts(text: pl.Series) -> pl.Series:
+    """parse_amounts of distinct values."""
+    plain = text.str.contains(r"^(?:[0-9]{1,15}|[0-9]{1,3}(?:,[0-9]{3}){1,4})(?:\.[0-9]{1,12})?$")
+    number = text.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+    fast = pl.select(pl.when(plain).then(number)).to_series()
+    return combine_with_scalar(text, plain | text.is_null(), fast, _lenient(parse_amount))
+
+
+def parse_amounts(values: pl.Series) -> pl.Series:
+    """parse_amount over a text column; null where parse_amount finds no amount or rejects the value.
+
+    Plain decimals (digits, thousands commas, at most 27 significant digits so that Decimal arithmetic is
+    exact) are cast in polars: both casts round correctly, so they give the same float.
+    """
+    return _on_distinct(values.cast(pl.String), _amounts)
+
+
+def normalise_phones(values: pl.Series) -> pl.Series:
+    """normalise_phone over a text column.
+
+    Fast: printable ASCII whose first part (before a separator) is digits, spaces, '+' and '-' only
+    and gives a mobile (after an optional country prefix) or a landline number.
+    """
+    text = values.cast(pl.String)
+    ascii_separators = re.escape("".join(c for c in _PHONE_SEPARATORS if c.isascii()))
+    first = text.str.extract(rf"^([0-9 +\-]*)(?:[{ascii_separators}].*)?$", 1)
+    digits = first.str.replace_all("[^0-9]", "")
+    prefixes = "|".join(_COUNTRY_PREFIXES)
+    mobile = digits.str.extract(rf"^(?:{prefixes})?({_MOBILE_DIGITS})$", 1)
+    one_digit = "|".join(f"{d}+" for d in "0123456789")
+    landline = digits.str.contains(f"^(?:{_LANDLINE_DIGITS})$") & ~digits.str.contains(f"^(?:{one_digit})$")
+    frame = pl.DataFrame({"mobile": mobile, "landline": landline, "digits": digits})
+    fast = frame.select(pl.coalesce("mobile", pl.when("landline").then("digits"))).to_series()
+    done = (text.str.contains(_PRINTABLE_ASCII) & fast.is_not_null()) | text.is_null()
+    return combine_with_scalar(text, done, fast, normalise_phone).alias(values.name)
+
+
+def simplified_lines(texts: list[str]) -> list[str]:
+    """Traditional → simplified of each text (none may contain a newline), in one OpenCC call.
+
+    OpenCC converts by longest dictionary match and no dictionary entry spans a newline, so a text
+    converts the same on its own line as alone.
+    """
+    if not texts:
+        return []
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:
+        raise ValueError("simplified_lines: a text contains a newline")
+    lines = _t2s().convert(joined).split("\n")
+    if len(lines) != len(texts):  # never seen; convert one by one rather than misalign
+        return [_t2s().convert(t) for t in texts]
+    return lines
+
+
+def _addresses(text: pl.Series) -> pl.Series:
+    """normalise_addresses of distinct values."""
+    plain = text.str.contains(PLAIN_TEXT).fill_null(False)
+    blank = _plain_null_tokens(text)
+    to_convert = (plain & ~blank).arg_true()
+    converted = simplified_lines(text.gather(to_convert).str.replace_all(" ", "", literal=True).to_list())
+    fast = pl.Series([None] * text.len(), dtype=pl.String)
+    fast.scatter(to_convert, pl.Series(converted, dtype=pl.String))
+    fast = pl.select(pl.when(fast != "").then(fast)).to_series()  # `convert(text) or None`
+    return combine_with_scalar(text, plain | text.is_null(), fast, normalise_address)
+
+
+def normalise_addresses(values: pl.Series) -> pl.Series:
+    """normalise_address over a text column; PLAIN_TEXT values are converted in one OpenCC call."""
+    return _on_distinct(values.cast(pl.String), _addresses)

@@ -47,6 +47,12 @@ def test_dask_compare_gives_the_single_process_links(bundled_demo, prefect_harne
                     + "\n[linking.distributed]\nenabled = true\nworkers = 2\npartitions = 4\n", encoding="utf-8")
     distributed = load_config(toml)
     assert distributed.linking.distributed.enabled and distributed.work_dir == work
+    con = open_database(distributed.database_path)
+    try:  # forget what the single-process run kept, so every pair is compared on the cluster
+        con.execute("DELETE FROM stage_state")
+        con.execute("DROP TABLE IF EXISTS compared_pairs")
+    finally:
+        con.close()
 
     run_id = stages.start_run(distributed, str(toml))
     stats = stages.resolve_stage(distributed, run_id)
