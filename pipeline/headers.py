@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -89,8 +90,10 @@ def map_header(header: list[str | None], spec: SourceSpec, overrides: dict[str, 
     return mapping
 
 
-def find_header(rows: list[tuple[int, list[str | None]]], spec: SourceSpec, overrides: dict[str, str]) -> HeaderMapping | None:
+def find_header(rows: Iterable[tuple[int, list[str | None]]], spec: SourceSpec, overrides: dict[str, str]) -> HeaderMapping | None:
     """The row among the first few non-empty ones that names the most fields (title rows above are skipped).
+
+    `rows` is read only as far as needed: a table's `iter_rows()` makes just those rows.
 
     On a tie the first such row wins: a header repeated further down (two exports pasted together)
     must not make the rows between the two copies look like title rows.

@@ -4,6 +4,10 @@ Good rows land in raw_<source>; rows missing a required value land in `quarantin
 the reason; an unreadable optional value is recorded in `field_issues` and its row still loads; a file
 that cannot be read, or lacks a required column, is recorded as rejected and the others still load.
 The same content (SHA-256) is loaded once; a new version of the same file supersedes the old one.
+
+A file is prepared (read, mapped, checked: `pipeline.validate`) without touching the database, then
+written in one transaction, in order. While one file is written, the next ones to load are prepared in
+worker threads: the readers (calamine, polars) and DuckDB do their heavy work without holding the GIL.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,15 +26,15 @@ import polars as pl
 from pipeline.errors import MissingColumnError, SourceFormatError
 from pipeline.headers import HeaderMapping, find_header
 from pipeline.readers import DAMAGED_CHAR, SUPPORTED_SUFFIXES, SheetRows, read_table_file
-from pipeline.store import LINEAGE_COLUMNS, raw_table
-from pipeline.values import ValueParseError, is_null_token, parse_amount, parse_date
+from pipeline.store import raw_table
+from pipeline.validate import CheckedTable, check_table
 from schemas.config import AidLeadsConfig
-from schemas.sources import SOURCES, FieldType, SourceSpec
+from schemas.sources import SOURCES, SourceSpec
 
 __all__ = ["FileOutcome", "IngestReport", "ingest_sources", "ingest_file", "discover_files"]
 
-MAX_TEXT_CHARS = 1000
-"""a cell longer than this is not a value an agency meant to send; the row is quarantined"""
+_PREPARE_AHEAD = 2
+"""files prepared (read and checked) at once, in worker threads, while the files before them are written"""
 _BIG5 = "cp950"
 """Big5 as Windows writes it; Big5 bytes also read as (garbled) GB18030, so it is tried when no header is found"""
 
@@ -57,6 +62,18 @@ class IngestReport:
         return sum(getattr(f, what) for f in self.files if f.source == source)
 
 
+@dataclass
+class _Prepared:
+    """A file read, mapped and checked, ready to be written; or why it cannot be loaded."""
+
+    tables: list[CheckedTable]
+    problems: list[str]
+    """sheets (or the whole file) that cannot be loaded, one line each"""
+    encoding: str | None = None
+    error: str | None = None
+    """the whole file is rejected: this line"""
+
+
 def discover_files(location: Path) -> list[Path]:
     """Input files at a configured location: a file, a folder (searched recursively) or a glob."""
     if location.is_file():
@@ -74,65 +91,120 @@ def ingest_sources(
     run_id: str,
     on_file: Callable[[FileOutcome], None] | None = None,
 ) -> IngestReport:
-    """Load every new or changed file of every enabled source."""
+    """Load every new or changed file of every enabled source, in order, each in its own transaction."""
     report = IngestReport()
-    for source, src in config.sources.items():
-        if not src.enabled:
-            continue
-        for path in discover_files(config.resolve(src.path)):
-            outcome = ingest_file(con, source, path, src.columns, run_id)
+    files = [(source, path, src.columns) for source, src in config.sources.items() if src.enabled
+             for path in discover_files(config.resolve(src.path))]
+    identities: list[tuple[str, int] | OSError] = []
+    ahead: dict[int, Future[_Prepared]] = {}
+    pool = ThreadPoolExecutor(max_workers=_PREPARE_AHEAD, thread_name_prefix="aidleads-ingest")
+
+    def prepare_ahead() -> None:
+        """Keep the next few files that need loading being prepared (a file already loaded is not read)."""
+        while len(ahead) < _PREPARE_AHEAD and len(identities) < len(files):
+            source, path, overrides = files[len(identities)]
+            identity = _identity(path)
+            identities.append(identity)
+            if isinstance(identity, tuple) and not _already_loaded(con, source, identity[0]):
+                ahead[len(identities) - 1] = pool.submit(_prepare, source, path, overrides)
+
+    try:
+        for i, (source, path, overrides) in enumerate(files):
+            prepare_ahead()
+            pending = ahead.pop(i, None)
+            prepare_ahead()
+            outcome = _ingest_file(con, source, path, overrides, run_id, identities[i], pending)
             report.files.append(outcome)
             if on_file:
                 on_file(outcome)
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a failure, files not yet started are not read for nothing
     return report
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ingest_file(
     con: duckdb.DuckDBPyConnection, source: str, path: Path, overrides: dict[str, str], run_id: str
 ) -> FileOutcome:
     """Load one file (all its sheets) in one transaction; never raises for bad content."""
-    spec = SOURCES[source]
     path = Path(path)
+    return _ingest_file(con, source, path, overrides, run_id, _identity(path), None)
+
+
+def _identity(path: Path) -> tuple[str, int] | OSError:
+    """(SHA-256, size) of a file's content, or why it cannot be read."""
     try:
-        sha = _sha256(path)
-        size = path.stat().st_size
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest(), path.stat().st_size
     except OSError as exc:
-        return FileOutcome(source, str(path), "rejected", error=f"{path}: cannot be read ({exc.strerror})")
-    done = con.execute(
+        return exc
+
+
+def _already_loaded(con: duckdb.DuckDBPyConnection, source: str, sha: str) -> bool:
+    return bool(con.execute(
         "SELECT count(*) FROM ingested_files WHERE source = ? AND sha256 = ? AND status IN ('loaded', 'superseded')",
         [source, sha],
-    ).fetchall()[0][0]
-    if done:
+    ).fetchall()[0][0])
+
+
+def _ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, overrides: dict[str, str], run_id: str,
+                 identity: tuple[str, int] | OSError, pending: Future[_Prepared] | None) -> FileOutcome:
+    """`ingest_file`, given the file's identity and perhaps its preparation under way."""
+    spec = SOURCES[source]
+    if isinstance(identity, OSError):
+        return FileOutcome(source, str(path), "rejected", error=f"{path}: cannot be read ({identity.strerror})")
+    sha, size = identity
+    if _already_loaded(con, source, sha):
         return FileOutcome(source, str(path), "skipped")
     # a rejected earlier attempt of the same content is retried (the config may have been fixed)
     con.execute("DELETE FROM ingested_files WHERE source = ? AND sha256 = ? AND status = 'rejected'", [source, sha])
 
+    prepared = pending.result() if pending is not None else _prepare(source, path, overrides)
+    if prepared.error is not None:
+        _record_rejected(con, source, path, sha, size, None, prepared.encoding, prepared.error, run_id)
+        return FileOutcome(source, str(path), "rejected", error=prepared.error)
+
+    outcome = FileOutcome(source, str(path), "loaded")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for checked in prepared.tables:
+            _write_table(con, spec, path, sha, size, checked, run_id)
+            outcome.rows_loaded += checked.loaded.height
+            outcome.rows_quarantined += checked.quarantined.height
+        con.execute(
+            """UPDATE ingested_files SET status = 'superseded'
+               WHERE source = ? AND path = ? AND sha256 <> ? AND status = 'loaded'""",
+            [source, str(path), sha],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    if prepared.problems:
+        outcome.error = "; ".join(prepared.problems)  # sheets skipped, the rest loaded
+    return outcome
+
+
+def _prepare(source: str, path: Path, overrides: dict[str, str]) -> _Prepared:
+    """Read, map and check a file, without the database (so that it can run in a worker thread)."""
+    spec = SOURCES[source]
     try:
         tables = read_table_file(path)
     except SourceFormatError as exc:
-        _record_rejected(con, source, path, sha, size, None, None, str(exc), run_id)
-        return FileOutcome(source, str(path), "rejected", error=str(exc))
-
-    outcome = FileOutcome(source, str(path), "loaded")
-    mapped: list[tuple[SheetRows, HeaderMapping]] = []
+        return _Prepared([], [], error=str(exc))
+    checked: list[CheckedTable] = []
     problems: list[str] = []
     for table in tables:
         where = f"{path}" + (f" [{table.sheet}]" if table.sheet and len(tables) > 1 else "")
         if table.problem:
             problems.append(f"{where}: {table.problem}")
             continue
-        if not any(any(c is not None for c in cells) for _, cells in table.rows):
+        if not table.has_cells():
             problems.append(f"{where}: the file is empty (no header, no rows)")
             continue
-        mapping = find_header(table.rows, spec, overrides)
+        mapping = find_header(table.iter_rows(), spec, overrides)
         if mapping is None and table.sheet is None and table.encoding == "gb18030":
             table, mapping = _as_big5(path, spec, overrides, table, mapping)
         if mapping is None:
@@ -143,32 +215,51 @@ def ingest_file(
             header = [str(h) for h in mapping.header if h]
             problems.append(str(MissingColumnError(where, source, missing, header)))
             continue
-        mapped.append((table, mapping))
-    if not mapped:
+        checked.append(check_table(spec, table, mapping))
+    encoding = tables[0].encoding if tables else None
+    if not checked:
         error = problems[0] if problems else f"{path}: the file holds no table"
         if not problems and not tables:
             error = f"{path}: the file is empty (no header, no rows)"
-        _record_rejected(con, source, path, sha, size, None, tables[0].encoding if tables else None, error, run_id)
-        return FileOutcome(source, str(path), "rejected", error=error)
+        return _Prepared([], problems, encoding, error)
+    return _Prepared(checked, problems, encoding)
 
-    con.execute("BEGIN TRANSACTION")
+
+def _write_table(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, sha: str, size: int,
+                 checked: CheckedTable, run_id: str) -> None:
+    """One checked table into ingested_files, the raw table, quarantine and field_issues."""
+    table, mapping = checked.table, checked.mapping
+    file_id = con.execute(
+        """INSERT INTO ingested_files (source, path, file_name, sha256, size_bytes, sheet, encoding, header_row,
+               column_mapping, unmapped_headers, status, run_id, ingested_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?) RETURNING file_id""",
+        [spec.name, str(path), path.name, sha, size, table.sheet, table.encoding, mapping.header_row,
+         json.dumps(mapping.as_labels(), ensure_ascii=False), json.dumps(mapping.unmapped, ensure_ascii=False),
+         run_id, _now()],
+    ).fetchall()[0][0]
+    lineage = [pl.lit(file_id, pl.Int64).alias("file_id"), pl.lit(path.name, pl.String).alias("source_file")]
+    if checked.quarantined.height:
+        _insert(con, "quarantine", checked.quarantined.select(*lineage, pl.lit(spec.name).alias("source"), pl.all()))
+    if checked.issues.height:
+        _insert(con, "field_issues", checked.issues.select(*lineage, pl.lit(spec.name).alias("source"), pl.all()))
+    if checked.loaded.height:
+        _insert(con, raw_table(spec.name), checked.loaded.select(
+            *lineage, pl.lit(sha, pl.String).alias("file_sha256"), pl.lit(table.sheet, pl.String).alias("sheet"),
+            pl.all()))
+    con.execute(
+        "UPDATE ingested_files SET rows_read = ?, rows_loaded = ?, rows_quarantined = ?, rows_blank = ? WHERE file_id = ?",
+        [checked.rows_read, checked.loaded.height, checked.quarantined.height, checked.rows_blank, file_id],
+    )
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Append the frame's rows to a table, its columns by name, in one Arrow insert."""
+    con.register("_ingest_rows", frame.to_arrow())
     try:
-        for table, mapping in mapped:
-            loaded, quarantined = _load_table(con, spec, path, sha, size, table, mapping, run_id)
-            outcome.rows_loaded += loaded
-            outcome.rows_quarantined += quarantined
-        con.execute(
-            """UPDATE ingested_files SET status = 'superseded'
-               WHERE source = ? AND path = ? AND sha256 <> ? AND status = 'loaded'""",
-            [source, str(path), sha],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    if problems:
-        outcome.error = "; ".join(problems)  # sheets skipped, the rest loaded
-    return outcome
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _ingest_rows")
+    finally:
+        con.unregister("_ingest_rows")
 
 
 def _as_big5(path: Path, spec: SourceSpec, overrides: dict[str, str], table: SheetRows,
@@ -178,9 +269,10 @@ def _as_big5(path: Path, spec: SourceSpec, overrides: dict[str, str], table: She
         big5 = read_table_file(path, encoding=_BIG5)[0]
     except SourceFormatError:
         return table, mapping
-    if DAMAGED_CHAR in "".join(c or "" for _, cells in big5.rows[:50] for c in cells):
+    damaged = pl.any_horizontal(pl.col(big5.columns).str.contains(DAMAGED_CHAR, literal=True).any())
+    if big5.width and big5.frame.head(50).select(damaged).item():
         return table, mapping
-    found = find_header(big5.rows, spec, overrides)
+    found = find_header(big5.iter_rows(), spec, overrides)
     return (big5, found) if found is not None else (table, mapping)
 
 
@@ -195,131 +287,3 @@ def _record_rejected(con, source, path, sha, size, sheet, encoding, error, run_i
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _row_problems(spec: SourceSpec, values: dict[str, str | None]) -> tuple[tuple[str, str] | None, list[tuple[str, str, str]]]:
-    """The reason a row cannot be loaded (field, Chinese reason), if any, and the field issues of a loadable row.
-
-    Only a missing required value or an absurdly long cell stops a row: an unreadable optional date or
-    amount ("见判决书", "2020-00-00") must not cost a victim their lead, so the row loads with that value
-    empty and the issue recorded in `field_issues` for the data-quality report.
-    """
-    issues: list[tuple[str, str, str]] = []
-    for f in spec.fields:
-        raw = values.get(f.name)
-        if raw is not None and len(raw) > MAX_TEXT_CHARS:
-            return (f.name, f"{f.label_zh}内容过长（超过{MAX_TEXT_CHARS}字）"), []
-        if f.required and (raw is None or is_null_token(raw)):
-            return (f.name, f"缺少必填字段：{f.label_zh}"), []
-        if raw is None or is_null_token(raw):
-            continue
-        if DAMAGED_CHAR in raw:
-            if f.required:
-                return (f.name, f"{f.label_zh}含无法识别的字符（文件编码损坏）"), []
-            issues.append((f.name, f"{f.label_zh}：含无法识别的字符（文件编码损坏）", raw))
-            continue
-        try:
-            if f.type is FieldType.DATE:
-                parse_date(raw)
-            elif f.type is FieldType.AMOUNT:
-                parse_amount(raw)
-        except ValueParseError as exc:
-            issues.append((f.name, f"{f.label_zh}：{exc.reason_zh}", raw))
-    return None, issues
-
-
-def _load_table(con, spec: SourceSpec, path: Path, sha: str, size: int, table: SheetRows,
-                mapping: HeaderMapping, run_id: str) -> tuple[int, int]:
-    header = mapping.header
-    file_id = con.execute(
-        """INSERT INTO ingested_files (source, path, file_name, sha256, size_bytes, sheet, encoding, header_row,
-               column_mapping, unmapped_headers, status, run_id, ingested_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?) RETURNING file_id""",
-        [spec.name, str(path), path.name, sha, size, table.sheet, table.encoding, mapping.header_row,
-         json.dumps(mapping.as_labels(), ensure_ascii=False), json.dumps(mapping.unmapped, ensure_ascii=False),
-         run_id, _now()],
-    ).fetchall()[0][0]
-
-    good: dict[str, list] = {name: [] for name in (*LINEAGE_COLUMNS, *spec.field_names, "extra_columns")}
-    bad: list[tuple] = []
-    field_issues: list[tuple] = []
-    names = _column_names(header, max((len(cells) for _, cells in table.rows), default=0))
-    mapped_idx = set(mapping.columns.values())
-    header_cells = {idx: header[idx] for idx in mapped_idx}
-    read = blank = 0
-    for number, cells in table.rows:
-        if number <= mapping.header_row:
-            continue
-        read += 1
-        if not any(c is not None for c in cells) or _repeats_header(cells, header_cells):
-            blank += 1  # a blank line, or the header again (two exports pasted together): not data
-            continue
-        values = {name: (cells[idx] if idx < len(cells) else None) for name, idx in mapping.columns.items()}
-        problem, issues = _row_problems(spec, values)
-        if problem is not None:
-            raw_row = {names[i]: c[:MAX_TEXT_CHARS] for i, c in enumerate(cells) if c is not None}
-            bad.append((file_id, spec.name, path.name, number, problem[0], problem[1],
-                        json.dumps(raw_row, ensure_ascii=False)))
-            continue
-        field_issues.extend((file_id, spec.name, path.name, number, fname, reason, raw[:MAX_TEXT_CHARS])
-                            for fname, reason, raw in issues)
-        for fname, _, _ in issues:
-            if DAMAGED_CHAR in (values.get(fname) or ""):
-                values[fname] = None  # like an unreadable date: the row loads, the value is left empty
-        good["file_id"].append(file_id)
-        good["source_file"].append(path.name)
-        good["file_sha256"].append(sha)
-        good["sheet"].append(table.sheet)
-        good["row_number"].append(number)
-        for name in spec.field_names:
-            good[name].append(values.get(name))
-        # every cell not mapped to a field is kept: unknown columns, and cells beyond the header (ragged rows)
-        extras = {names[i]: c for i, c in enumerate(cells) if c is not None and i not in mapped_idx}
-        good["extra_columns"].append(json.dumps(extras, ensure_ascii=False) if extras else None)
-
-    loaded = len(good["file_id"])
-    if loaded:
-        frame = pl.DataFrame(good, schema={
-            **{k: (pl.Int64 if k == "file_id" else pl.Int32 if k == "row_number" else pl.String) for k in good},
-        })
-        con.register("_ingest_rows", frame.to_arrow())
-        try:
-            cols = ", ".join(f'"{c}"' for c in good)
-            con.execute(f"INSERT INTO {raw_table(spec.name)} ({cols}) SELECT {cols} FROM _ingest_rows")
-        finally:
-            con.unregister("_ingest_rows")
-    if bad:
-        con.executemany(
-            "INSERT INTO quarantine (file_id, source, source_file, row_number, field, reason, raw_row) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            bad,
-        )
-    if field_issues:
-        con.executemany(
-            "INSERT INTO field_issues (file_id, source, source_file, row_number, field, reason, raw_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            field_issues,
-        )
-    con.execute(
-        "UPDATE ingested_files SET rows_read = ?, rows_loaded = ?, rows_quarantined = ?, rows_blank = ? WHERE file_id = ?",
-        [read, loaded, len(bad), blank, file_id],
-    )
-    return loaded, len(bad)
-
-
-def _repeats_header(cells: list[str | None], header_cells: dict[int, str | None]) -> bool:
-    """The header row again, as two exports pasted into one file repeat it (compared as text: cheap per row)."""
-    return all(idx < len(cells) and cells[idx] == text for idx, text in header_cells.items())
-
-
-def _column_names(header: list[str | None], width: int) -> list[str]:
-    """A distinct name per column, for the JSON of unmapped and quarantined cells: the header text,
-    suffixed when it repeats; 列N for a column without a header (or beyond it, in a ragged row)."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for i in range(max(width, len(header))):
-        base = str(header[i]) if i < len(header) and header[i] else f"列{i + 1}"
-        name, n = base, 2
-        while name in seen:
-            name, n = f"{base}_{n}", n + 1
-        seen.add(name)
-        names.append(name)
-    return names

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, statement: str) -> None
             con.execute(f"ALTER TABLE {table} ADD COLUMN {column.group(1)} {column.group(2)}")
 
 
+@lru_cache(maxsize=1)
 def _schema_fingerprint() -> str:
     """What the schema this version creates looks like: the DDL, the views and the raw-table layout."""
     digest = hashlib.sha256()
@@ -133,6 +135,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     ensure_views(con)  # outside the transaction: a view whose tables do not exist yet fails, and is skipped
 
 
+@lru_cache(maxsize=1)
 def _expected_views() -> int:
     sql = resources.files("schemas").joinpath("views.sql").read_text(encoding="utf-8")
     return len(_VIEW.findall(sql))
