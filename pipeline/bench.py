@@ -246,23 +246,29 @@ def ensure_data(persons: int, seed: int, data_root: Path) -> Path:
     return data_dir
 
 
-def changed_copy(data_dir: Path, target: Path, source: str = "key_groups") -> Path:
-    """The same area with one source file replaced (same name, new content): a tenth of its rows
-    dropped and the file otherwise unchanged — what a night with one agency's new roll looks like."""
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(data_dir, target, ignore=shutil.ignore_patterns("truth"))
-    files = sorted((target / source).glob("*.csv"))
+def replace_one_file(inbox: Path, source: str = "key_groups") -> str:
+    """Re-send one agency's roll under the same file name with a tenth of its rows gone — what a night
+    with one changed file looks like (the new version supersedes the old one's rows)."""
+    files = sorted((inbox / source).glob("*.csv"))
     if not files:
-        raise FileNotFoundError(f"no CSV file in {target / source} to change")
+        raise FileNotFoundError(f"no CSV file in {inbox / source} to change")
     lines = files[0].read_bytes().splitlines(keepends=True)
     kept = lines[:1] + [line for i, line in enumerate(lines[1:]) if i % 10 != 9]
     files[0].write_bytes(b"".join(kept))
+    return f"{source}/{files[0].name} (a tenth of its rows dropped, same name)"
+
+
+def _inbox(data_dir: Path, target: Path) -> Path:
+    """A copy of the generated files the runs read (the incremental night changes one in place)."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(data_dir, target, ignore=shutil.ignore_patterns("truth"))
+    (target / "truth").symlink_to((data_dir / "truth").resolve(), target_is_directory=True)
     return target
 
 
 def run_bench(persons: int, seed: int, *, data_root: Path, work_root: Path, repeats: int = 1,
               vs_splink: bool = False, incremental: bool = False, prefect: bool = False) -> BenchReport:
-    data_dir = ensure_data(persons, seed, data_root)
+    data_dir = _inbox(ensure_data(persons, seed, data_root), work_root / f"p{persons}-s{seed}-inbox")
     runs: list[dict[str, Any]] = []
     work = work_root / f"p{persons}-s{seed}"
     for i in range(repeats):
@@ -290,9 +296,9 @@ def run_bench(persons: int, seed: int, *, data_root: Path, work_root: Path, repe
         report.splink["speedup_vs_linking"] = report.splink["linking_seconds"] / max(ours, 1e-9)
         report.splink["speedup_vs_whole_run"] = report.splink["linking_seconds"] / max(report.stage_seconds, 1e-9)
     if incremental:
-        changed = changed_copy(data_dir, work_root / f"p{persons}-s{seed}-changed")
-        night = _child(["measure", str(changed), str(work), "no-quality"])
-        report.incremental = {"changed_file": "key_groups (10% of rows dropped)", "stage_seconds": night["stage_seconds"],
+        changed = replace_one_file(data_dir)
+        night = _child(["measure", str(data_dir), str(work), "no-quality"])
+        report.incremental = {"changed_file": changed, "stage_seconds": night["stage_seconds"],
                               "ratio_to_full": night["stage_seconds"] / max(report.stage_seconds, 1e-9),
                               "stages": night["stages"]}
     if prefect:
