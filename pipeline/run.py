@@ -188,8 +188,13 @@ def _lead_key(config: AidLeadsConfig) -> bytes:
     """Secret for stable, non-reversible lead ids; created once per work folder, owner-readable only."""
     path = config.work_dir / ".lead_key"
     if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
-        os.chmod(path, 0o600)
+        try:  # created with mode 0600 from the start, never readable by others even briefly
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
     return path.read_bytes()
 
 
