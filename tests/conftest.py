@@ -59,6 +59,47 @@ def config_for(tmp_path: Path, inbox: Path, **extra: object):
     return config_from_dict(data, base_dir=tmp_path)
 
 
+_SOURCES = ("victims", "disability", "subsistence", "enforcement", "key_groups")
+
+
+def write_config(base: Path, inbox: Path, extra: str = "") -> Path:
+    """base/aidleads.toml: work folder base/work, every source read from inbox/<source>, plus `extra` TOML."""
+    toml = base / "aidleads.toml"
+    lines = [f'[paths]\nwork_dir = "{(base / "work").as_posix()}"\n']
+    lines += [f'[sources.{s}]\npath = "{(inbox / s).as_posix()}"\n' for s in _SOURCES]
+    toml.write_text("\n".join(lines) + extra, encoding="utf-8")
+    return toml
+
+
+def built_area(base: Path, persons: int, seed: int) -> Path:
+    """A generated area of `persons` people in base/inbox, run once by the plain stage functions; the config file."""
+    from data_samples.generator import generate
+    from pipeline import run as stages
+
+    generate(persons, seed, base / "inbox")
+    toml = write_config(base, base / "inbox")
+    config = config_for(base, base / "inbox")
+    run_id = stages.start_run(config, None)
+    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage, stages.score_stage, stages.export_stage):
+        stage(config, run_id)
+    stages.finish_run(config, run_id, "succeeded")
+    return toml
+
+
+def copy_of_demo(bundled_demo: Path, target: Path, extra: str = "") -> Path:
+    """The bundled demo's work folder copied to target/work (without exports), with its config plus `extra` TOML."""
+    import shutil
+
+    from schemas.config import load_config
+
+    source = load_config(bundled_demo)
+    shutil.copytree(source.work_dir, target / "work", ignore=shutil.ignore_patterns("exports", "prefect"))
+    toml = target / "aidleads.toml"
+    toml.write_text(bundled_demo.read_text(encoding="utf-8").replace(source.work_dir.as_posix(), (target / "work").as_posix())
+                    + extra, encoding="utf-8")
+    return toml
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for the whole test session (starting one takes ~10 s)."""
@@ -79,11 +120,7 @@ def bundled_demo(tmp_path_factory) -> Path:
 
     sample = Path(str(resources.files("data_samples").joinpath("county")))
     base = tmp_path_factory.mktemp("bundled_demo")
-    toml = base / "aidleads.toml"
-    lines = [f'[paths]\nwork_dir = "{(base / "work").as_posix()}"\n']
-    lines += [f'[sources.{s}]\npath = "{(sample / s).as_posix()}"\n'
-              for s in ("victims", "disability", "subsistence", "enforcement", "key_groups")]
-    toml.write_text("\n".join(lines), encoding="utf-8")
+    toml = write_config(base, sample)
     config = load_config(toml)
     run_id = stages.start_run(config, str(toml))
     for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage, stages.score_stage, stages.export_stage):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import config_for
+from conftest import built_area, config_for
 from pipeline import run as stages
 from pipeline.cli import app
 
@@ -19,21 +19,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     """A database built by the plain stage functions on a small generated county; returns the config file."""
-    from data_samples.generator import generate
-
-    base = tmp_path_factory.mktemp("cli")
-    generate(2500, 3, base / "inbox")
-    config = config_for(base, base / "inbox")
-    run_id = stages.start_run(config, None)
-    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage, stages.score_stage, stages.export_stage):
-        stage(config, run_id)
-    stages.finish_run(config, run_id, "succeeded")
-    toml = base / "aidleads.toml"
-    lines = [f'[paths]\nwork_dir = "{(base / "work").as_posix()}"\n']
-    lines += [f'[sources.{s}]\npath = "{(base / "inbox" / s).as_posix()}"\n'
-              for s in ("victims", "disability", "subsistence", "enforcement", "key_groups")]
-    toml.write_text("\n".join(lines), encoding="utf-8")
-    return toml
+    return built_area(tmp_path_factory.mktemp("cli"), 2500, 3)
 
 
 def test_version():

@@ -3,12 +3,12 @@ links, persons and evidence as the single-process run."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from conftest import copy_of_demo
 from flows.distributed import partition_pairs
 from pipeline import run as stages
 from pipeline.store import open_database, query_frame
@@ -41,10 +41,7 @@ def _tables(database: Path) -> dict[str, pl.DataFrame]:
 def test_dask_compare_gives_the_single_process_links(bundled_demo, prefect_harness, tmp_path):
     single = load_config(bundled_demo)
     work = tmp_path / "work"
-    shutil.copytree(single.work_dir, work, ignore=shutil.ignore_patterns("exports", "prefect"))
-    toml = tmp_path / "aidleads.toml"
-    toml.write_text(bundled_demo.read_text(encoding="utf-8").replace(str(single.work_dir.as_posix()), work.as_posix())
-                    + "\n[linking.distributed]\nenabled = true\nworkers = 2\npartitions = 4\n", encoding="utf-8")
+    toml = copy_of_demo(bundled_demo, tmp_path, "\n[linking.distributed]\nenabled = true\nworkers = 2\npartitions = 4\n")
     distributed = load_config(toml)
     assert distributed.linking.distributed.enabled and distributed.work_dir == work
     con = open_database(distributed.database_path)

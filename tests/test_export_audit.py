@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from conftest import config_for
+from conftest import built_area, copy_of_demo, config_for
 from pipeline import run as stages
 from pipeline.cli import app
 from pipeline.errors import ConfigError
@@ -28,21 +28,7 @@ _ID18 = re.compile(r"\d{17}[\dX]")
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     """A database with one succeeded run, built by the plain stage functions; returns the config file."""
-    from data_samples.generator import generate
-
-    base = tmp_path_factory.mktemp("export_cli")
-    generate(1500, 5, base / "inbox")
-    config = config_for(base, base / "inbox")
-    run_id = stages.start_run(config, None)
-    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage, stages.score_stage, stages.export_stage):
-        stage(config, run_id)
-    stages.finish_run(config, run_id, "succeeded")
-    toml = base / "aidleads.toml"
-    lines = [f'[paths]\nwork_dir = "{(base / "work").as_posix()}"\n']
-    lines += [f'[sources.{s}]\npath = "{(base / "inbox" / s).as_posix()}"\n'
-              for s in ("victims", "disability", "subsistence", "enforcement", "key_groups")]
-    toml.write_text("\n".join(lines), encoding="utf-8")
-    return toml
+    return built_area(tmp_path_factory.mktemp("export_cli"), 1500, 5)
 
 
 def _audit(toml: Path) -> list[tuple]:
@@ -206,7 +192,6 @@ def test_an_old_exports_table_gains_the_encrypted_column(tmp_path):
 def test_the_nightly_export_encrypts_leads_xlsx_when_a_password_is_configured(bundled_demo, tmp_path, monkeypatch):
     """[export] password_env applies to the night's own leads.xlsx, not only to re-exports."""
     import io
-    import shutil
 
     import msoffcrypto
     import openpyxl
@@ -214,12 +199,7 @@ def test_the_nightly_export_encrypts_leads_xlsx_when_a_password_is_configured(bu
     from pipeline import run as stages
     from schemas.config import load_config
 
-    base = load_config(bundled_demo)
-    work = tmp_path / "work"
-    shutil.copytree(base.work_dir, work, ignore=shutil.ignore_patterns("exports", "prefect"))
-    toml = tmp_path / "aidleads.toml"
-    toml.write_text(bundled_demo.read_text(encoding="utf-8").replace(base.work_dir.as_posix(), work.as_posix())
-                    + '\n[export]\npassword_env = "AIDLEADS_TEST_PW"\n', encoding="utf-8")
+    toml = copy_of_demo(bundled_demo, tmp_path, '\n[export]\npassword_env = "AIDLEADS_TEST_PW"\n')
     config = load_config(toml)
     monkeypatch.setenv("AIDLEADS_TEST_PW", "夜间-secret-1")
     run_id = stages.start_run(config, str(toml))
