@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
 __all__ = [
+    "lenient",
     "ValueParseError",
     "NULL_TOKENS",
     "is_null_token",
@@ -433,7 +434,7 @@ def combine_with_scalar(values: pl.Series, done: pl.Series, fast: pl.Series, sca
     return out
 
 
-def _lenient(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def lenient(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """fn, with None for a value it rejects."""
     def call(raw: Any) -> Any:
         try:
@@ -515,7 +516,7 @@ def _dates(text: pl.Series) -> pl.Series:
         .otherwise(from_serial),
         done=pl.col("y").is_not_null() | serial.is_not_null() | pl.col("text").is_null(),
     )
-    return combine_with_scalar(text, fast["done"], fast["date"], _lenient(parse_date))
+    return combine_with_scalar(text, fast["done"], fast["date"], lenient(parse_date))
 
 
 def parse_dates(values: pl.Series) -> pl.Series:
@@ -528,7 +529,7 @@ def _amounts(text: pl.Series) -> pl.Series:
     plain = text.str.contains(r"^(?:[0-9]{1,15}|[0-9]{1,3}(?:,[0-9]{3}){1,4})(?:\.[0-9]{1,12})?$")
     number = text.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
     fast = pl.select(pl.when(plain).then(number)).to_series()
-    return combine_with_scalar(text, plain | text.is_null(), fast, _lenient(parse_amount))
+    return combine_with_scalar(text, plain | text.is_null(), fast, lenient(parse_amount))
 
 
 def parse_amounts(values: pl.Series) -> pl.Series:

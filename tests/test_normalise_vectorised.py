@@ -27,6 +27,7 @@ from pipeline.values import (
     PLAIN_TEXT,
     ValueParseError,
     is_null_token,
+    lenient,
     normalise_address,
     normalise_addresses,
     normalise_phone,
@@ -43,15 +44,6 @@ from tests.conftest import make_id
 # AIDLEADS_FUZZ_EXAMPLES=2000 for a long randomised run (as in test_hostile_inputs.py).
 _SETTINGS = settings(max_examples=int(os.environ.get("AIDLEADS_FUZZ_EXAMPLES", "0")) or 60, deadline=None)
 
-
-def lenient(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """fn, with None where it raises ValueParseError (how normalise reads typed fields)."""
-    def call(raw: Any) -> Any:
-        try:
-            return fn(raw)
-        except ValueParseError:
-            return None
-    return call
 
 
 def column(values: list[str | None]) -> pl.Series:
