@@ -25,7 +25,6 @@ from matchers.names import one_party_mask, parse_name, parse_names, split_partie
 from pipeline.values import (
     NULL_TOKENS,
     PLAIN_TEXT,
-    ValueParseError,
     is_null_token,
     lenient,
     normalise_address,
