@@ -1,6 +1,6 @@
 """The rules a row of an agency table must meet to load, decided over whole columns at once.
 
-A row is quarantined only when a required value is missing (empty or a placeholder such as 无, 不详,
+A row is quarantined only when a required value is missing (empty or a null token such as 无, 不详,
 #N/A), holds a damaged character (bytes the file's encoding could not give), or a mapped cell is longer
 than MAX_TEXT_CHARS. An optional date or amount that cannot be read ("见判决书", "2020-00-00") does not
 cost the row — a victim must not lose their lead over it: the row loads with the value as written, and
@@ -123,7 +123,7 @@ def _field_checks(spec: SourceSpec, rows: pl.DataFrame, columns: dict[str, str])
         raw = rows[columns[f.name]]
         parser = _PARSERS.get(f.type)
         unreadable = parser[0](raw).is_null() & raw.is_not_null() if parser else pl.repeat(False, raw.len(), eager=True)
-        # whether a value is a placeholder changes the outcome only where it is required, damaged or unreadable
+        # whether a value is a null token changes the outcome only where it is required, damaged or unreadable
         suspect = None if f.required else seen[f"bad:{f.name}"] | unreadable
         derived += [_null_tokens(raw, suspect).alias(f"blank:{f.name}"), unreadable.alias(f"unreadable:{f.name}"),
                     _reasons(raw, unreadable, parser[1] if parser else None).alias(f"why:{f.name}")]
@@ -157,8 +157,8 @@ def _verdicts(f: FieldSpec) -> list[pl.Expr]:
 def _null_tokens(raw: pl.Series, where: pl.Series | None) -> pl.Series:
     """is_null_token of the values (only where `where` holds, if given; false elsewhere).
 
-    A cell (stripped, as the readers give it) longer than the longest placeholder is never one: NFKC never
-    turns a character that is not whitespace into whitespace alone, composes no placeholder character,
+    A cell (stripped, as the readers give it) longer than the longest null token is never one: NFKC never
+    turns a character that is not whitespace into whitespace alone, composes no null-token character,
     and casefolding shortens nothing (tests/test_ingest_fastpath.py checks this over all of Unicode).
     """
     out = pl.repeat(False, raw.len(), eager=True)

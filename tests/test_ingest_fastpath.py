@@ -306,9 +306,9 @@ def test_text_cleaning_and_json_match_their_scalar_definitions():
     assert got == [json.dumps({"备注": x} | ({'k"ey': y} if y else {}), ensure_ascii=False) for x, y in zip(values, frame["y"])]
 
 
-def test_a_long_cell_is_never_a_placeholder():
-    """validate._null_tokens skips cells longer than the longest placeholder. That is exact because NFKC
-    turns no non-whitespace character into whitespace alone, no placeholder character is a canonical
+def test_a_long_cell_is_never_a_null_token():
+    """validate._null_tokens skips cells longer than the longest null token. That is exact because NFKC
+    turns no non-whitespace character into whitespace alone, no null-token character is a canonical
     composite (composition cannot make one), and casefolding never removes a character."""
     tokens = set("".join(NULL_TOKENS))
     for code in range(0x110000):
