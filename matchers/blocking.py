@@ -5,7 +5,7 @@ A pair is a candidate if the two records share the key of at least one rule. Rul
 | rule             | key                                            | finds |
 |------------------|------------------------------------------------|-------|
 | id_exact         | valid id18                                     | the same ID in two rows |
-| id_typo_*        | id18-or-candidate with one part masked (5 keys) | one digit mistyped or two neighbours swapped |
+| id_typo_*        | id18-or-candidate with one part masked (7 keys) | one digit mistyped or two neighbours swapped |
 | birth_surname    | birth date + surname                           | given-name typos, homophones |
 | birth_given      | birth date + given name                        | surname typos |
 | birth_pinyin     | birth date + name pinyin                       | homophone / traditional variants |
@@ -20,9 +20,11 @@ A pair is a candidate if the two records share the key of at least one rule. Rul
 ID-typo keys: the first 17 characters are split into region (1–6), birth date (7–14) and sequence
 (15–17); one substituted character leaves two of the three parts intact, so the keys region+birth,
 region+sequence and birth+sequence catch it; a swap across a part boundary is caught by masking the
-two swapped positions (6/7 and 14/15). The check character is left out (a slip anywhere changes it
-when a legacy 15-digit number is upgraded) except in region+sequence+check: sequence numbers cluster
-(their first digits often name the police station), so region+sequence alone would pair half a county.
+two swapped positions (6/7 and 14/15). Region+sequence is split further by the half of the birth date a
+slip leaves intact (region+year+sequence, region+month-day+sequence, and positions 10/11 masked for a
+swap across the two): sequence numbers cluster (their first digits often name the police station), so
+region+sequence alone pairs each mistyped ID with dozens of a province's records. The check character
+is left out (a slip anywhere changes it when a legacy 15-digit number is upgraded).
 
 Two records that both carry a valid ID are only paired by the ID rules: different valid IDs are
 different people unless a keying slip explains them, so comparing their names would only add work.
@@ -65,10 +67,15 @@ _BIRTH = pl.col("birth")
 BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule("id_exact", pl.col("id18"), id_rule=True),
     BlockingRule("id_typo_region_birth", _ID.str.slice(0, 14), id_rule=True, suspects=_SUSPECT),
-    # with the check character: sequence numbers cluster (the first digits often name the police station),
-    # so region + sequence alone would pair half the county; a legacy number's slip in its birth date could
-    # never link anyway (rule 2 wants the birth dates to agree), so legacy numbers are not suspects here
-    BlockingRule("id_typo_region_seq", _cat(_ID.str.slice(0, 6), _ID.str.slice(14, 4)), id_rule=True, suspects=_MISTYPED),
+    # a slip in the birth date leaves its year or its month-day intact (or, swapped across them, the rest):
+    # region + sequence alone would pair everyone of a county sharing a sequence number (they cluster: the
+    # first digits often name the police station). A legacy number's slip in its birth date could never
+    # link anyway (rule 2 wants the birth dates to agree), so legacy numbers are not suspects here
+    BlockingRule("id_typo_region_year_seq", _cat(_ID.str.slice(0, 10), _ID.str.slice(14, 3)), id_rule=True,
+                 suspects=_MISTYPED),
+    BlockingRule("id_typo_region_monthday_seq", _ID.str.slice(0, 6) + _ID.str.slice(10, 7), id_rule=True,
+                 suspects=_MISTYPED),
+    BlockingRule("id_typo_swap_9_10", _cat(_ID.str.slice(0, 9), _ID.str.slice(11, 6)), id_rule=True, suspects=_MISTYPED),
     BlockingRule("id_typo_birth_seq", _ID.str.slice(6, 11), id_rule=True, suspects=_SUSPECT),
     BlockingRule("id_typo_swap_6_7", _cat(_ID.str.slice(0, 5), _ID.str.slice(7, 10)), id_rule=True, suspects=_SUSPECT),
     BlockingRule("id_typo_swap_14_15", _cat(_ID.str.slice(0, 13), _ID.str.slice(15, 2)), id_rule=True, suspects=_SUSPECT),

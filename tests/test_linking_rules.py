@@ -74,7 +74,8 @@ def test_blocking_finds_a_mistyped_digit_anywhere(pos):
     typo = mistype(valid, pos, "X" if pos == 17 and valid[17] != "X" else None)
     if typo[17] == valid[17] and pos == 17:
         typo = valid[:17] + ("0" if valid[17] != "0" else "1")
-    prepared = prepare_records(frame([rec("刘洋", valid), rec("刘洋", typo, source="disability")]))
+    # another name on the mistyped row: only the ID-typo keys can pair the two
+    prepared = prepare_records(frame([rec("刘洋", valid), rec("王芳", typo, source="disability")]))
     pairs, _ = candidate_pairs(prepared, 100)
     assert pairs.height == 1
 
@@ -87,7 +88,8 @@ def test_blocking_finds_two_swapped_digits_anywhere(pos):
     """Every position whose neighbours differ (swapping equal digits changes nothing)."""
     valid = _SWAP_ID
     typo = swap(valid, pos)
-    prepared = prepare_records(frame([rec("刘洋", valid), rec("刘洋", typo, source="disability")]))
+    # another name on the mistyped row: only the ID-typo keys can pair the two
+    prepared = prepare_records(frame([rec("刘洋", valid), rec("王芳", typo, source="disability")]))
     pairs, _ = candidate_pairs(prepared, 100)
     assert pairs.height == 1
 
