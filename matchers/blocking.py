@@ -94,12 +94,12 @@ BLOCKING_RULES: tuple[BlockingRule, ...] = (
 )
 
 
-def _pairs_within_blocks(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All (i, j) row pairs, i before j, that share a key; `keys` sorted so blocks are contiguous."""
-    n = len(keys)
+def _pairs_within_blocks(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (i, j) position pairs, i before j, that share a block code; `codes` sorted so blocks are contiguous."""
+    n = len(codes)
     if n < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     sizes = np.diff(np.r_[starts, n])
     block_end = np.repeat(starts + sizes, sizes)
     after = block_end - np.arange(n) - 1  # records after this one in its block
@@ -107,35 +107,51 @@ def _pairs_within_blocks(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray
     left = np.repeat(np.arange(n), after)
     first_of_left = np.repeat(np.cumsum(after) - after, after)
     right = left + 1 + (np.arange(total) - first_of_left)
-    return rows[left], rows[right]
+    return left, right
 
 
+def _hashed_keys(prepared: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """Every rule's key as a 64-bit hash (null where the record has no key), computed in one pass, and the
+    suspect flags of the rules that have them.
 
-def _rule_pairs(prepared: pl.DataFrame, rule: BlockingRule, max_block_size: int) -> tuple[pl.DataFrame, int, int]:
-    """Pairs (row indices into `prepared`) of one rule, and the number of blocks / records skipped as too large.
+    Blocks are formed on the hash: two different keys share a block only if their hashes collide (about one
+    chance in 10^12 for a province), and then the comparison judges the extra pair like any other."""
+    keys = prepared.select([pl.when(r.key.is_not_null()).then(r.key.hash(seed=bit)).alias(r.name)
+                            for bit, r in enumerate(BLOCKING_RULES)])
+    suspects = {r.name: prepared.select(r.suspects.fill_null(False)).to_series().to_numpy()
+                for r in BLOCKING_RULES if r.suspects is not None}
+    return keys, suspects
+
+
+def _rule_pairs(key: pl.Series, suspect: np.ndarray | None, max_block_size: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Row pairs (left before right) sharing a key of one rule, and the number of blocks / records skipped as
+    too large.
 
     ID-typo rules only pair a suspect ID with another ID (two checked IDs one slip apart cannot both be
-    valid), so only blocks holding a suspect are expanded: a region+sequence block of a whole county
-    would otherwise pair everyone born with the same sequence number."""
-    keyed = (
-        prepared.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), rule.key.alias("key"),
-                        (rule.suspects if rule.suspects is not None else pl.lit(True)).alias("suspect"))
-        .filter(pl.col("key").is_not_null())
-        .with_columns(pl.len().over("key").alias("size"), pl.col("suspect").any().over("key").alias("any_suspect"))
-        .filter(pl.col("any_suspect"))
-    )
-    too_big = keyed.filter(pl.col("size") > max_block_size)
-    keyed = keyed.filter((pl.col("size") >= 2) & (pl.col("size") <= max_block_size)).sort("key", "row")
-    key_codes = keyed["key"].rank("dense").to_numpy()
-    left, right = _pairs_within_blocks(key_codes, keyed["row"].to_numpy())
-    if rule.suspects is not None and len(left):
-        suspect = keyed.select("row", "suspect")
-        flag = np.zeros(prepared.height, dtype=bool)
-        flag[suspect["row"].to_numpy()] = suspect["suspect"].to_numpy()
-        keep = flag[left] | flag[right]
+    valid), so only blocks holding a suspect are expanded, and only their pairs with a suspect kept: a
+    region+sequence block of a whole county would otherwise pair everyone born with the same sequence number."""
+    present = key.is_not_null().to_numpy()
+    rows = np.flatnonzero(present)
+    hashes = key.to_numpy()[present] if len(rows) else np.empty(0, np.uint64)
+    order = np.argsort(hashes)
+    rows, hashes = rows[order], hashes[order]
+    n = len(rows)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), 0, 0
+    starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    has_suspect = np.ones(len(starts), dtype=bool) if suspect is None \
+        else np.add.reduceat(suspect[rows].astype(np.int64), starts) > 0
+    too_big = has_suspect & (sizes > max_block_size)
+    expand = np.repeat(has_suspect & (sizes >= 2) & (sizes <= max_block_size), sizes)
+    block_of_row = np.repeat(np.arange(len(starts)), sizes)
+    i, j = _pairs_within_blocks(block_of_row[expand])
+    left, right = rows[expand][i], rows[expand][j]
+    left, right = np.minimum(left, right), np.maximum(left, right)  # the sort need not keep rows in order
+    if suspect is not None and len(left):
+        keep = suspect[left] | suspect[right]
         left, right = left[keep], right[keep]
-    pairs = pl.DataFrame({"row_l": left, "row_r": right}, schema={"row_l": pl.Int64, "row_r": pl.Int64})
-    return pairs, too_big["key"].n_unique(), too_big.height
+    return left, right, int(too_big.sum()), int(sizes[too_big].sum())
 
 
 def candidate_pairs(prepared: pl.DataFrame, max_block_size: int) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -144,18 +160,18 @@ def candidate_pairs(prepared: pl.DataFrame, max_block_size: int) -> tuple[pl.Dat
     stats: dict[str, int] = {}
     valid = prepared["id18"].is_not_null().to_numpy()
     id_any = prepared["id_any"]
+    keys, suspects = _hashed_keys(prepared)
     frames = []
     for bit, rule in enumerate(BLOCKING_RULES):
-        pairs, capped_blocks, capped_records = _rule_pairs(prepared, rule, max_block_size)
-        l_idx, r_idx = pairs["row_l"].to_numpy(), pairs["row_r"].to_numpy()
-        both_valid = valid[l_idx] & valid[r_idx]
+        l_idx, r_idx, capped_blocks, capped_records = _rule_pairs(keys[rule.name], suspects.get(rule.name),
+                                                                  max_block_size)
         if rule.name == "id_exact":
             keep = np.ones(len(l_idx), dtype=bool)
         elif rule.id_rule:
             keep = (id_any.gather(l_idx) != id_any.gather(r_idx)).fill_null(True).to_numpy()
         else:
-            keep = ~both_valid
-        pairs = pairs.filter(pl.Series(keep))
+            keep = ~(valid[l_idx] & valid[r_idx])
+        pairs = pl.DataFrame({"row_l": l_idx[keep], "row_r": r_idx[keep]}, schema={"row_l": pl.Int64, "row_r": pl.Int64})
         stats[f"pairs_{rule.name}"] = pairs.height
         if capped_blocks:
             stats[f"capped_blocks_{rule.name}"] = capped_blocks
