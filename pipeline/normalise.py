@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from pipeline.values import (
 )
 from schemas.records import PERSON_RECORD_COLUMNS
 
-__all__ = ["NormalisedData", "normalise_all", "load_active_rows", "case_number", "FACT_TABLES"]
+__all__ = ["NormalisedData", "normalise_all", "load_active_rows", "case_number", "FACT_TABLES", "SOURCE_ORDER"]
 
 _RELATIVE_MARKERS = ("亲属", "家属", "继承", "法定代理", "监护")
 _ORG_MARKERS = ("公司", "有限", "集团", "银行", "合作社", "厂", "店", "中心", "医院", "学校", "委员会", "事务所", "工作室", "协会", "政府", "局")
@@ -156,12 +156,23 @@ def _organisation_mask(names: pl.Series) -> pl.Series:
     return (names.is_not_null() & ((names.str.len_chars() > 12) | names.str.contains_any(markers))).fill_null(False)
 
 
-def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
-    """Build person_records and the fact tables from all active raw rows, and store them."""
+SOURCE_ORDER: tuple[str, ...] = ("victims", "disability", "subsistence", "enforcement", "key_groups")
+"""The order of the sources in person_records (record ids are dense in this order)."""
+_FACT_SOURCE = {"victim_facts": "victims", "disability_facts": "disability", "subsistence_facts": "subsistence",
+                "enforcement_facts": "enforcement", "key_group_facts": "key_groups"}
+
+
+def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = ()) -> NormalisedData:
+    """Build person_records and the fact tables from all active raw rows, and store them.
+
+    Sources in `keep` are not rebuilt: their rows of the current person_records and fact tables are
+    kept as they are (the caller knows their files and the code have not changed since they were built),
+    only renumbered into the new record ids. The tables come out exactly as a full build would make them:
+    a source's records depend on its own rows alone, and ids are dense in SOURCE_ORDER."""
     mentions: list[pl.DataFrame] = []
     facts_raw: dict[str, dict[str, pl.Series]] = {}
 
-    v = _active_rows(con, "victims")
+    v = _active_rows(con, "victims") if "victims" not in keep else pl.DataFrame()
     if v.height:
         roles = _per_distinct_row(pl.DataFrame([_col(v, "person_role"), _col(v, "relation")]),
                                   lambda r, rel: "relative" if _is_relative(r, rel) else "victim", pl.String)
@@ -182,7 +193,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
             "victim_fault": _col(v, "victim_fault"),
         }
 
-    d = _active_rows(con, "disability")
+    d = _active_rows(con, "disability") if "disability" not in keep else pl.DataFrame()
     if d.height:
         cert = _col(d, "cert_no")
         mentions.append(_mentions(
@@ -198,7 +209,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
             "issue_date": parse_dates(_col(d, "issue_date")),
         }
 
-    s = _active_rows(con, "subsistence")
+    s = _active_rows(con, "subsistence") if "subsistence" not in keep else pl.DataFrame()
     if s.height:
         keys = _household_keys(s)
         mentions.append(_mentions(
@@ -211,7 +222,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
             "town": _col(s, "town"), "village": _col(s, "village"), "start_date": parse_dates(_col(s, "start_date")),
         }
 
-    e = _one_row_per_applicant(_active_rows(con, "enforcement"))
+    e = _one_row_per_applicant(_active_rows(con, "enforcement")) if "enforcement" not in keep else pl.DataFrame()
     enforcement_frame: dict[str, pl.Series] | None = None
     if e.height:
         person_mask = ~_organisation_mask(_col(e, "applicant_name"))
@@ -234,7 +245,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
             "court": _col(e, "court"), "cause": _col(e, "cause"), "origin_case_no": _col(e, "origin_case_no"),
         }
 
-    k = _active_rows(con, "key_groups")
+    k = _active_rows(con, "key_groups") if "key_groups" not in keep else pl.DataFrame()
     if k.height:
         mentions.append(_mentions(
             k, "key_groups", pl.Series(["key_group"] * k.height), name=_col(k, "name"),
@@ -245,9 +256,34 @@ def normalise_all(con: duckdb.DuckDBPyConnection) -> NormalisedData:
         }
 
     records = _records_frame(mentions)
+    kept: dict[str, pl.DataFrame] = {}
+    if keep:
+        records, kept = _with_kept_sources(con, records, keep)
     facts = _facts_frames(records, facts_raw, enforcement_frame)
+    facts.update(kept)
     _store(con, records, facts)
     return NormalisedData(records=records, facts=facts)
+
+
+def _with_kept_sources(con: duckdb.DuckDBPyConnection, built: pl.DataFrame,
+                       keep: Collection[str]) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """The newly built records merged with the kept sources' stored records, renumbered in SOURCE_ORDER,
+    and the kept sources' fact tables with their record ids renumbered the same way."""
+    old = query_frame(con, "SELECT * FROM person_records WHERE list_contains(?, source) ORDER BY record_id",
+                      [sorted(keep)])
+    parts = [(old if source in keep else built).filter(pl.col("source") == source) for source in SOURCE_ORDER]
+    merged = pl.concat([p.with_columns(pl.col("record_id").alias("old_id")) for p in parts], how="vertical")
+    merged = merged.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("record_id"))
+    renumber = merged.filter(pl.col("source").is_in(list(keep))).select("old_id", pl.col("record_id").alias("new_id"))
+    facts: dict[str, pl.DataFrame] = {}
+    for table, source in _FACT_SOURCE.items():
+        if source not in keep:
+            continue
+        stored = query_frame(con, f"SELECT * FROM {table} ORDER BY rowid")
+        new_ids = (stored.select(pl.col("record_id").alias("old_id"))
+                   .join(renumber, on="old_id", how="left", maintain_order="left")["new_id"])
+        facts[table] = stored.with_columns(new_ids.alias("record_id"))
+    return merged.drop("old_id"), facts
 
 
 def _applicants(names_cell: Any, ids_cell: Any) -> tuple[list[Any], list[Any]]:

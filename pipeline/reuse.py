@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["inputs_key", "is_current", "remember", "code_fingerprint"]
+__all__ = ["inputs_key", "source_keys", "kept_sources", "is_current", "remember", "code_fingerprint"]
 
 _CODE = {"matchers": None, "pipeline": ("normalise.py", "values.py", "persons.py", "run.py"), "schemas": ("sources.py",)}
 
@@ -41,6 +41,29 @@ def inputs_key(con: duckdb.DuckDBPyConnection, stage: str, settings: Any = None)
     payload = json.dumps({"stage": stage, "files": files, "code": code_fingerprint(), "settings": settings},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def source_keys(con: duckdb.DuckDBPyConnection, stage: str, sources: tuple[str, ...]) -> dict[str, str]:
+    """Per source, the key of what `stage` would build of that source tonight (its files in force and the code)."""
+    files = con.execute(
+        "SELECT source, file_id, sha256 FROM ingested_files WHERE status = 'loaded' ORDER BY source, file_id").fetchall()
+    keys = {}
+    for source in sources:
+        payload = json.dumps({"stage": stage, "source": source, "files": [f for f in files if f[0] == source],
+                              "code": code_fingerprint()}, sort_keys=True, default=str)
+        keys[source] = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return keys
+
+
+def kept_sources(con: duckdb.DuckDBPyConnection, stage: str, keys: dict[str, str], tables: tuple[str, ...]) -> set[str]:
+    """The sources whose part of `stage`'s tables was built from exactly tonight's inputs (keys as of
+    `source_keys`, remembered as '<stage>/<source>'), when the tables are all still there."""
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    if not all(t in have for t in tables):
+        return set()
+    stored = dict(con.execute("SELECT stage, inputs_key FROM stage_state WHERE starts_with(stage, ?)",
+                              [f"{stage}/"]).fetchall())
+    return {source for source, key in keys.items() if stored.get(f"{stage}/{source}") == key}
 
 
 def is_current(con: duckdb.DuckDBPyConnection, stage: str, key: str, tables: tuple[str, ...]) -> str | None:

@@ -29,7 +29,7 @@ from pipeline.errors import AidLeadsError
 from pipeline.export import LEADS_OF_RUN, export_leads, xlsx_password
 from pipeline.ingest import FileOutcome, ingest_sources
 from pipeline.lifecycle import apply_lifecycle
-from pipeline.normalise import FACT_TABLES, normalise_all
+from pipeline.normalise import FACT_TABLES, SOURCE_ORDER, normalise_all
 from pipeline.persons import id_key, persons_frame, store_resolution, with_id_hmac
 from pipeline.quality import write_quality_report
 from pipeline.score import score_leads
@@ -114,8 +114,15 @@ def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
         key = reuse.inputs_key(con, "normalise")
         built_by = reuse.is_current(con, "normalise", key, _NORMALISED)
         if built_by is None:
-            normalise_all(con)
+            # a source whose files did not change keeps its records (renumbered); only the others are rebuilt
+            source_keys = reuse.source_keys(con, "normalise", SOURCE_ORDER)
+            keep = reuse.kept_sources(con, "normalise", source_keys, _NORMALISED)
+            normalise_all(con, keep=keep)
+            for source in sorted(keep):
+                _count(con, run_id, "normalise", "source_kept", source, 1)
             reuse.remember(con, "normalise", key, run_id)
+            for source, source_key in source_keys.items():
+                reuse.remember(con, f"normalise/{source}", source_key, run_id)
         else:
             _count(con, run_id, "normalise", "reused_from", built_by, 1)
         out = dict(con.execute("SELECT source, count(*) FROM person_records GROUP BY source").fetchall())

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline import run as stages
+from pipeline.normalise import FACT_TABLES
 from pipeline.store import open_database, query_frame
 from schemas.config import load_config
 
@@ -41,12 +42,24 @@ def _state(config) -> dict[str, pl.DataFrame]:
             "links": query_frame(con, "SELECT * FROM links ORDER BY record_id_l, record_id_r"),
             "members": query_frame(con, "SELECT r.record_key, m.person_id FROM person_members m "
                                         "JOIN person_records r USING (record_id) ORDER BY r.record_key"),
+            "records": query_frame(con, "SELECT * EXCLUDE (file_id) FROM person_records ORDER BY record_id"),
+            **{t: query_frame(con, f"SELECT * EXCLUDE (file_id) FROM {t} ORDER BY rowid")
+               if t == "enforcement_facts" else query_frame(con, f"SELECT * FROM {t} ORDER BY rowid") for t in FACT_TABLES},
             # the latest night's list (lead ids are keyed per work folder, so compare what identifies a lead)
             "leads": query_frame(con, """SELECT l.case_no, l.subject_role, h.subject_name, h.score, h.tier, h.reasons
                                          FROM lead_history h JOIN leads l USING (lead_id)
                                          WHERE h.run_id = (SELECT max(run_id) FROM runs WHERE status = 'succeeded')
                                          ORDER BY l.case_no, h.subject_name"""),
         }
+    finally:
+        con.close()
+
+
+def _kept_sources(config, run_id: str) -> set[str]:
+    con = open_database(config.database_path, read_only=True)
+    try:
+        return {r[0] for r in con.execute("SELECT subject FROM run_counts WHERE run_id = ? AND stage = 'normalise' "
+                                          "AND metric = 'source_kept'", [run_id]).fetchall()}
     finally:
         con.close()
 
@@ -77,6 +90,7 @@ def test_one_replaced_file_compares_only_what_it_touches_and_links_as_a_full_run
     changed_id, changed = _night(nightly)
     assert changed["ingest"]["files"]["disability"]["loaded"] == 1
     assert stages.stage_reused(nightly, changed_id, "resolve") is None
+    assert _kept_sources(nightly, changed_id) == set(SOURCES) - {"disability"}, "only the replaced roll is rebuilt"
     reused, compared = changed["resolve"]["pairs_reused"], changed["resolve"]["pairs_compared"]
     assert reused > 0 and compared > 0 and compared < reused, (reused, compared)
 
@@ -85,6 +99,11 @@ def test_one_replaced_file_compares_only_what_it_touches_and_links_as_a_full_run
     assert fresh["resolve"]["pairs_reused"] == 0
     assert fresh["resolve"]["candidate_pairs"] == reused + compared
     incremental, reference = _state(nightly), _state(full)
+    # the kept sources' records, renumbered, are exactly those a full build makes (file ids aside: the
+    # replaced roll got a new one)
+    assert incremental["records"].equals(reference["records"])
+    for table in FACT_TABLES:
+        assert incremental[table].equals(reference[table]), table
     assert incremental["links"].equals(reference["links"])
     assert incremental["members"].equals(reference["members"])
     # no person is duplicated by the replaced file: its old rows are gone, its new rows joined their people
