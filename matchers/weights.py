@@ -115,7 +115,11 @@ def _smoothed(counts: dict[str, float], prior: dict[str, float] | None) -> dict[
 
 
 def _person_proxy() -> pl.Expr:
-    return pl.coalesce(pl.col("id18"), pl.lit("r") + pl.col("record_id").cast(pl.String))
+    """Who holds a value: the valid ID (hashed, top bit set) or else the record itself (its id, top bit clear).
+    Integers hash and compare faster than the ID strings; two IDs sharing a 63-bit hash would merely count
+    as one holder of a value in a frequency."""
+    return (pl.when(pl.col("id18").is_null()).then(pl.col("record_id").cast(pl.UInt64))
+            .otherwise(pl.col("id18").hash(seed=0) | pl.lit(1 << 63, dtype=pl.UInt64)))
 
 
 def term_frequencies(prepared: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], int]:
@@ -126,12 +130,13 @@ def term_frequencies(prepared: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], i
     n_people = max(people["person"].n_unique(), 1)
     out = {}
     for name, col in _TF_SOURCE.items():
-        present = people.filter(pl.col(col).is_not_null())
-        n_with = max(present["person"].n_unique(), 1)
+        held = people.lazy().filter(pl.col(col).is_not_null()).select(col, "person").unique()
+        n_with = max(held.select(pl.col("person").n_unique()).collect().item(), 1)
         # the pair compared holds the value itself: count the *other* people who hold it (at least one)
         out[name] = (
-            present.group_by(col).agg(pl.col("person").n_unique().alias("n"))
+            held.group_by(col).agg(pl.len().alias("n"))
             .select(pl.col(col).alias("value"), (pl.max_horizontal(pl.col("n") - 1, 1) / n_with).alias("tf"))
+            .collect()
         )
     return out, n_people
 

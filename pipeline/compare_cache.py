@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from matchers.linking import Compare
@@ -47,11 +48,17 @@ class CachedCompare:
             return None
         return query_frame(self.con, "SELECT * FROM compared_pairs")
 
+    def _keys_of(self, record_ids: pl.Series) -> pl.Series:
+        """The record_key of each record id (a lookup by position in the records sorted by record_id)."""
+        if not self.records["record_id"].is_sorted():
+            self.records = self.records.sort("record_id")
+        ids = self.records["record_id"].cast(pl.Int64).to_numpy()
+        at = np.searchsorted(ids, record_ids.cast(pl.Int64).to_numpy())
+        return self.records["record_key"].gather(at)
+
     def __call__(self, prepared: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-        keys = self.records.select(pl.col("record_id").cast(pl.Int64), "record_key")
-        keyed = (pairs.select("record_id_l", "record_id_r").with_row_index("_order")
-                 .join(keys.rename({"record_id": "record_id_l", "record_key": "key_l"}), on="record_id_l", how="left")
-                 .join(keys.rename({"record_id": "record_id_r", "record_key": "key_r"}), on="record_id_r", how="left"))
+        keyed = pairs.select("record_id_l", "record_id_r").with_row_index("_order").with_columns(
+            self._keys_of(pairs["record_id_l"]).alias("key_l"), self._keys_of(pairs["record_id_r"]).alias("key_r"))
         previous = self._previous()
         if previous is None or previous.height == 0:
             fresh = self.inner(prepared, pairs.select("record_id_l", "record_id_r"))
