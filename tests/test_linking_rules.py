@@ -74,8 +74,8 @@ def test_blocking_finds_a_mistyped_digit_anywhere(pos):
     typo = mistype(valid, pos, "X" if pos == 17 and valid[17] != "X" else None)
     if typo[17] == valid[17] and pos == 17:
         typo = valid[:17] + ("0" if valid[17] != "0" else "1")
-    # another name on the mistyped row: only the ID-typo keys can pair the two
-    prepared = prepare_records(frame([rec("刘洋", valid), rec("王芳", typo, source="disability")]))
+    # a homophone and no birth date on the mistyped row: only the ID-typo keys can pair the two
+    prepared = prepare_records(frame([rec("刘洋", valid), rec("刘阳", typo, source="disability")]))
     pairs, _ = candidate_pairs(prepared, 100)
     assert pairs.height == 1
 
@@ -88,10 +88,21 @@ def test_blocking_finds_two_swapped_digits_anywhere(pos):
     """Every position whose neighbours differ (swapping equal digits changes nothing)."""
     valid = _SWAP_ID
     typo = swap(valid, pos)
-    # another name on the mistyped row: only the ID-typo keys can pair the two
-    prepared = prepare_records(frame([rec("刘洋", valid), rec("王芳", typo, source="disability")]))
+    # a homophone and no birth date on the mistyped row: only the ID-typo keys can pair the two
+    prepared = prepare_records(frame([rec("刘洋", valid), rec("刘阳", typo, source="disability")]))
     pairs, _ = candidate_pairs(prepared, 100)
     assert pairs.height == 1
+
+
+def test_ids_one_slip_apart_under_unrelated_names_are_not_compared():
+    """Neighbouring ID numbers of two strangers (刘洋 / 王芳, nothing in common) cannot be an ID slip of one
+    person: the ID-typo keys do not pair them, while a homophone under the same slip is paired."""
+    valid = make_id("350425", "19840619", 357)
+    typo = mistype(valid, 11)
+    strangers = prepare_records(frame([rec("刘洋", valid), rec("王芳", typo, source="disability")]))
+    assert candidate_pairs(strangers, 100)[0].height == 0
+    homophones = prepare_records(frame([rec("刘洋", valid), rec("留阳", typo, source="disability")]))
+    assert candidate_pairs(homophones, 100)[0].height == 1
 
 
 def test_legacy_number_with_a_slip_links_by_its_body():
