@@ -32,7 +32,7 @@ from pipeline.lifecycle import apply_lifecycle
 from pipeline.normalise import FACT_TABLES, SOURCE_ORDER, normalise_all
 from pipeline.persons import id_key, persons_frame, store_resolution, with_id_hmac
 from pipeline.quality import write_quality_report
-from pipeline.score import score_leads
+from pipeline.score import load_score_inputs, score_leads
 from pipeline.store import open_database, query_frame
 from schemas.config import AidLeadsConfig
 from schemas.sources import SOURCES
@@ -74,6 +74,15 @@ def _count(con: duckdb.DuckDBPyConnection, run_id: str, stage: str, metric: str,
     con.execute("INSERT OR REPLACE INTO run_counts VALUES (?, ?, ?, ?, ?)", [run_id, stage, metric, subject, int(value)])
 
 
+def _count_many(con: duckdb.DuckDBPyConnection, run_id: str, stage: str, counts: list[tuple[str, str, int]]) -> None:
+    """Several (metric, subject, value) counts of a stage in one statement (each statement costs milliseconds)."""
+    if not counts:
+        return
+    rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(counts))
+    params = [p for metric, subject, value in counts for p in (run_id, stage, metric, subject, int(value))]
+    con.execute(f"INSERT OR REPLACE INTO run_counts VALUES {rows}", params)
+
+
 def start_run(config: AidLeadsConfig, config_file: str | None, run_id: str | None = None) -> str:
     run_id = run_id or new_run_id()
     config.work_dir.mkdir(parents=True, exist_ok=True)
@@ -94,13 +103,15 @@ def ingest_stage(config: AidLeadsConfig, run_id: str) -> dict[str, Any]:
     with database(config) as con:
         report = ingest_sources(con, config, run_id)
         out: dict[str, Any] = {"errors": report.errors, "files": {}}
+        counts: list[tuple[str, str, int]] = []
         for source in config.sources:
             files = [f for f in report.files if f.source == source]
             for what in ("loaded", "skipped", "rejected"):
-                _count(con, run_id, "ingest", f"files_{what}", source, sum(f.status == what for f in files))
-            _count(con, run_id, "ingest", "rows_loaded", source, report.count(source, "rows_loaded"))
-            _count(con, run_id, "ingest", "rows_quarantined", source, report.count(source, "rows_quarantined"))
+                counts.append((f"files_{what}", source, sum(f.status == what for f in files)))
+            counts.append(("rows_loaded", source, report.count(source, "rows_loaded")))
+            counts.append(("rows_quarantined", source, report.count(source, "rows_quarantined")))
             out["files"][source] = {s: sum(f.status == s for f in files) for s in ("loaded", "skipped", "rejected")}
+        _count_many(con, run_id, "ingest", counts)
         return out
 
 
@@ -126,8 +137,7 @@ def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
         else:
             _count(con, run_id, "normalise", "reused_from", built_by, 1)
         out = dict(con.execute("SELECT source, count(*) FROM person_records GROUP BY source").fetchall())
-        for source, n in out.items():
-            _count(con, run_id, "normalise", "person_records", source, n)
+        _count_many(con, run_id, "normalise", [("person_records", source, n) for source, n in out.items()])
         return out
 
 
@@ -147,7 +157,8 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         built_by = reuse.is_current(con, "resolve", key, _RESOLVED)
         if built_by is not None:
             return _resolution_counts(con, run_id, built_by)
-        records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
+        with meter("block"):
+            records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
         settings = LinkSettings(match_probability=config.linking.match_probability,
                                 max_block_size=config.linking.max_block_size)
         compare = compare_pairs
@@ -172,7 +183,8 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         for method, n in resolution.links.group_by("method").len().iter_rows():
             _count(con, run_id, "resolve", "links", method, n)
         _count(con, run_id, "resolve", "persons", "all", persons.height)
-        cached.store()
+        with meter("compare"):
+            cached.store()
         _count(con, run_id, "resolve", "pairs_reused", "all", cached.reused)
         _count(con, run_id, "resolve", "pairs_compared", "all", cached.compared)
         stats.update(pairs_reused=cached.reused, pairs_compared=cached.compared)
@@ -207,11 +219,7 @@ def _lead_key(config: AidLeadsConfig) -> bytes:
 
 def score_stage(config: AidLeadsConfig, run_id: str, today: dt.date | None = None) -> dict[str, int]:
     with database(config) as con:
-        records = query_frame(con, 
-            "SELECT r.*, m.person_id FROM person_records r JOIN person_members m USING (record_id) ORDER BY record_id"
-        )
-        facts = {t: query_frame(con, f"SELECT * FROM {t}") for t in FACT_TABLES}
-        evidence = dict(con.execute("SELECT record_id, evidence_zh FROM record_evidence").fetchall())
+        records, facts, evidence = load_score_inputs(con)  # only the records a lead can draw on
         aided = dict(con.execute(
             """SELECT p, any_value(case_no) FROM (
                    SELECT subject_person_id AS p, case_no FROM leads WHERE status = 'aided'
