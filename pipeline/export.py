@@ -24,7 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.lifecycle import STATUS_ZH
 from schemas.config import AidLeadsConfig
 
-__all__ = ["ExportedFiles", "export_leads", "xlsx_password", "HEADERS_ZH", "inert", "LEADS_OF_RUN"]
+__all__ = ["ExportedFiles", "export_leads", "xlsx_password", "HEADERS_ZH", "inert", "inert_text", "LEADS_OF_RUN"]
 
 HEADERS_ZH: dict[str, str] = {
     "rank": "排名",
@@ -74,6 +74,11 @@ def inert(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def inert_text(text: pl.Expr) -> pl.Expr:
+    """`inert` for a text column."""
+    return text.str.replace(r"^([=+\-@\t\r])", "'$1")
 
 
 def _private(path: Path) -> None:
@@ -174,7 +179,7 @@ def export_leads(
     out_dir.mkdir(parents=True, exist_ok=True)
     unmask = bool(unmask_reason and unmask_reason.strip())
     table = _table(leads, unmask)
-    safe = table.with_columns(pl.col(pl.String).map_elements(inert, return_dtype=pl.String))
+    safe = table.with_columns(inert_text(pl.col(pl.String)))
     renamed = safe.rename(HEADERS_ZH)
 
     files = ExportedFiles(out_dir / "leads.xlsx", out_dir / "leads.csv", out_dir / "leads.parquet", table.height,
@@ -221,9 +226,12 @@ def _write_xlsx(path: Path | io.BytesIO, table: pl.DataFrame, leads: pl.DataFram
                 masked: bool = True) -> None:
     import xlsxwriter
 
-    target = path if isinstance(path, io.BytesIO) else str(path)
-    # in_memory: xlsxwriter otherwise stages the sheets (with their personal data) as temporary files in /tmp
-    wb = xlsxwriter.Workbook(target, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+    from pipeline.xlsx_write import SheetRows, style_id, workbook_with_rows
+
+    # xlsxwriter lays out the workbook (formats, widths, header rows, filters); the data rows are added after
+    # (pipeline.xlsx_write). in_memory: xlsxwriter otherwise stages sheets, with their personal data, in /tmp
+    layout = io.BytesIO()
+    wb = xlsxwriter.Workbook(layout, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
                                       "strings_to_numbers": False})
     head = wb.add_format({"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "text_wrap": True,
                           "valign": "vcenter", "border": 1})
@@ -239,19 +247,6 @@ def _write_xlsx(path: Path | io.BytesIO, table: pl.DataFrame, leads: pl.DataFram
     for c, name in enumerate(columns):
         ws.write_string(0, c, HEADERS_ZH[name], head)
         ws.set_column(c, c, _WIDTHS.get(name, 11), wrap)
-    for r, row in enumerate(table.iter_rows(named=True), start=1):
-        for c, name in enumerate(columns):
-            value = row[name]
-            if value is None:
-                continue
-            if name == "tier":
-                ws.write_string(r, c, str(value), tiers.get(str(value), wrap))
-            elif isinstance(value, (int, float)):
-                ws.write_number(r, c, value)
-            elif isinstance(value, dt.date):
-                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), date_fmt)
-            else:
-                ws.write_string(r, c, str(value), wrap)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(table.height, 1), len(columns) - 1)
     ws.set_row(0, 30)
@@ -260,28 +255,47 @@ def _write_xlsx(path: Path | io.BytesIO, table: pl.DataFrame, leads: pl.DataFram
         "validate": "list", "source": ["已分派", "核查中", "已救助", "不符合条件", "已移送", "已办结"],
         "ignore_blank": True, "error_type": "warning"})
 
+    evidence = _evidence_rows(leads)
     ev = wb.add_worksheet("同一人依据")
-    ev_cols = ["线索编号", "救助对象", "来源及行号", "依据"]
-    for c, name in enumerate(ev_cols):
+    for c, name in enumerate(evidence.columns):
         ev.write_string(0, c, name, head)
     ev.set_column(0, 0, 16)
     ev.set_column(1, 1, 12)
     ev.set_column(2, 2, 36)
     ev.set_column(3, 3, 70, wrap)
-    r = 1
-    for row in leads.select("lead_id", "subject_name", "evidence").iter_rows():
-        for item in (row[2] or "").split("；"):
-            if not item:
-                continue
-            where, _, why = item.partition("：")
-            ev.write_string(r, 0, str(inert(row[0])))
-            ev.write_string(r, 1, str(inert(row[1] or "")))
-            ev.write_string(r, 2, str(inert(where)))
-            ev.write_string(r, 3, str(inert(why)), wrap)
-            r += 1
     ev.freeze_panes(1, 0)
-    ev.autofilter(0, 0, max(r - 1, 1), len(ev_cols) - 1)
+    ev.autofilter(0, 0, max(evidence.height, 1), evidence.width - 1)
+
+    # cells take the formats xlsxwriter would give them: tiers coloured, dates formatted, the rest of the
+    # lead list wrapped (its columns' format)
+    wrapped = style_id(wrap)
+    lead_styles: dict[str, int | pl.Expr] = {name: wrapped for name in columns}
+    lead_styles["tier"] = pl.col("tier").replace_strict({t: style_id(f) for t, f in tiers.items()}, default=wrapped,
+                                                        return_dtype=pl.Int64)
+    lead_styles["incident_date"] = style_id(date_fmt)
     wb.close()
+    workbook = workbook_with_rows(layout.getvalue(), {
+        "线索清单": SheetRows(table, lead_styles),
+        "同一人依据": SheetRows(evidence, {"依据": wrapped}),
+    })
+    if isinstance(path, io.BytesIO):
+        path.write(workbook)
+    else:
+        path.write_bytes(workbook)
+
+
+def _evidence_rows(leads: pl.DataFrame) -> pl.DataFrame:
+    """One row per piece of same-person evidence ("where：why" items separated by "；"), cells inert."""
+    items = (leads.select(pl.col("lead_id").cast(pl.String), pl.col("subject_name").cast(pl.String).fill_null(""),
+                          pl.col("evidence").cast(pl.String).fill_null("").str.split("；").alias("item"))
+             .explode("item").filter(pl.col("item") != "")
+             .with_columns(pl.col("item").str.splitn("：", 2).alias("parts")))
+    return items.select(
+        inert_text(pl.col("lead_id")).alias("线索编号"),
+        inert_text(pl.col("subject_name")).alias("救助对象"),
+        inert_text(pl.col("parts").struct.field("field_0")).alias("来源及行号"),
+        inert_text(pl.col("parts").struct.field("field_1").fill_null("")).alias("依据"),
+    )
 
 
 def _summary_sheet(wb: Any, head: Any, summary: dict[str, Any], table: pl.DataFrame, masked: bool = True) -> None:

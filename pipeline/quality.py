@@ -27,19 +27,26 @@ WITH records AS (
     SELECT r.file_id, r.id_status,
            count(*) OVER (PARTITION BY m.person_id) AS person_records
     FROM person_records r JOIN person_members m USING (record_id)
-)
+),
+per_file AS (
+    SELECT file_id,
+           count(*) FILTER (WHERE id_status = 'valid') AS valid,
+           count(*) FILTER (WHERE id_status = 'legacy15') AS legacy15,
+           count(*) FILTER (WHERE id_status IN ('bad_check', 'bad_date')) AS bad,
+           count(*) FILTER (WHERE id_status = 'damaged') AS damaged,
+           count(*) FILTER (WHERE id_status = 'missing') AS missing,
+           count(*) FILTER (WHERE person_records = 1) AS unmatched
+    FROM records GROUP BY file_id
+),
+issues AS (SELECT file_id, count(*) AS issues FROM field_issues GROUP BY file_id)
 SELECT f.source AS 来源, f.file_name AS 文件, coalesce(f.sheet, '') AS 工作表, coalesce(f.encoding, '') AS 编码,
        f.header_row AS 表头行, f.rows_read AS 数据行, f.rows_loaded AS 入库行, f.rows_quarantined AS 隔离行,
-       f.rows_blank AS 空行,
-       (SELECT count(*) FROM field_issues q WHERE q.file_id = f.file_id) AS 字段问题,
-       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status = 'valid') AS 身份证有效,
-       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status = 'legacy15') AS 身份证15位,
-       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status IN ('bad_check', 'bad_date')) AS 身份证错误,
-       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status = 'damaged') AS 身份证损坏,
-       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.id_status = 'missing') AS 身份证缺失,
-       (SELECT count(*) FROM records r WHERE r.file_id = f.file_id AND r.person_records = 1) AS 未匹配他人记录,
+       f.rows_blank AS 空行, coalesce(i.issues, 0) AS 字段问题,
+       coalesce(p.valid, 0) AS 身份证有效, coalesce(p.legacy15, 0) AS 身份证15位,
+       coalesce(p.bad, 0) AS 身份证错误, coalesce(p.damaged, 0) AS 身份证损坏, coalesce(p.missing, 0) AS 身份证缺失,
+       coalesce(p.unmatched, 0) AS 未匹配他人记录,
        f.column_mapping::VARCHAR AS 列映射, f.status AS 状态, coalesce(f.error, '') AS 问题
-FROM ingested_files f
+FROM ingested_files f LEFT JOIN per_file p USING (file_id) LEFT JOIN issues i USING (file_id)
 WHERE f.status IN ('loaded', 'rejected')
 ORDER BY f.source, f.file_name, f.sheet
 """
@@ -49,8 +56,9 @@ def _duplicates(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
     """Exact duplicate rows per (source, file): rows whose every mapped value repeats an earlier row."""
     out: dict[tuple[str, str], int] = {}
     for source in ("victims", "disability", "subsistence", "enforcement", "key_groups"):
+        # DISTINCT on the rows' values (NULLs equal) counts what md5s of their text did, 3x faster
         rows = con.execute(
-            f"""SELECT f.file_name, count(*) - count(DISTINCT md5(CAST(r AS VARCHAR)))
+            f"""SELECT f.file_name, count(*) - count(DISTINCT r)
                 FROM (SELECT * EXCLUDE (file_id, source_file, file_sha256, sheet, row_number) , file_id AS fid
                       FROM raw_{source}) r
                 JOIN ingested_files f ON f.file_id = r.fid WHERE f.status = 'loaded' GROUP BY f.file_name""").fetchall()
