@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 
+import duckdb
 import numpy as np
 import polars as pl
 
-__all__ = ["cluster_records", "person_id_for"]
+__all__ = ["cluster_records", "component_labels", "person_id_for"]
 
 _METHOD_RANK = {"id_exact": 0, "id_typo": 1, "probabilistic": 2}
 
@@ -29,8 +30,10 @@ def person_id_for(record_key: str) -> str:
     return "P" + hashlib.sha256(record_key.encode("utf-8")).hexdigest()[:16]
 
 
-def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected-component label (smallest member row) per row, by min-label propagation with pointer jumping."""
+def component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row of a graph on rows 0..n-1 with edges a[k]–b[k], its component's label: the component's smallest row.
+
+    Min-label propagation with pointer jumping, in numpy."""
     label = np.arange(n)
     if len(a) == 0:
         return label
@@ -69,7 +72,8 @@ def _id_classes(id18: pl.Series, typo_pairs: list[tuple[str, str]]) -> np.ndarra
         rx, ry = _find(parent, values[x]), _find(parent, values[y])
         if rx != ry:
             parent[max(rx, ry)] = min(rx, ry)
-    return np.array([_find(parent, int(c)) if c >= 0 else -1 for c in codes], dtype=np.int64)
+    root = np.array([_find(parent, c) for c in range(int(codes.max()) + 1)], dtype=np.int64)
+    return np.where(codes >= 0, root[np.maximum(codes, 0)], -1)
 
 
 def _greedy(rows: np.ndarray, a: np.ndarray, b: np.ndarray, order: np.ndarray, id_class: np.ndarray,
@@ -103,16 +107,19 @@ def cluster_records(prepared: pl.DataFrame, links: pl.DataFrame,
     ids = prepared["record_id"].to_numpy()
     a = np.searchsorted(ids, links["record_id_l"].to_numpy())
     b = np.searchsorted(ids, links["record_id_r"].to_numpy())
+    label = component_labels(n, a, b)
+    # only rows of a component of two or more can meet another ID or a cannot-link partner
+    linked = np.flatnonzero(np.bincount(label, minlength=n)[label] > 1)
     id18 = prepared["id18"]
     typo_links = links.filter(pl.col("method") == "id_typo")
     ta, tb = np.searchsorted(ids, typo_links["record_id_l"].to_numpy()), np.searchsorted(ids, typo_links["record_id_r"].to_numpy())
     typo_pairs = [(x, y) for x, y in zip(id18.gather(ta).to_list(), id18.gather(tb).to_list())
                   if x is not None and y is not None and x != y]
-    id_class = _id_classes(id18, typo_pairs)
+    id_class = np.full(n, -1, dtype=np.int64)
+    id_class[linked] = _id_classes(id18.gather(linked), typo_pairs)
 
-    label = _components(n, a, b)
     bad_labels = (
-        pl.DataFrame({"label": label, "cls": id_class})
+        pl.DataFrame({"label": label[linked], "cls": id_class[linked]})
         .filter(pl.col("cls") >= 0)
         .group_by("label").agg(pl.col("cls").n_unique().alias("n_ids"))
         .filter(pl.col("n_ids") > 1)
@@ -136,15 +143,40 @@ def cluster_records(prepared: pl.DataFrame, links: pl.DataFrame,
         rows = np.unique(np.concatenate([a[idx], b[idx]]))
         cut = _greedy(rows, a, b, order, id_class, apart)
         keep[cut] = False
-        label = _components(n, a[keep], b[keep])
+        label = component_labels(n, a[keep], b[keep])
 
     keys = prepared.select(pl.coalesce("record_key", pl.col("record_id").cast(pl.String)))["record_key"]
-    clusters = pl.DataFrame({"record_id": ids, "label": label, "record_key": keys})
-    smallest = clusters.group_by("label").agg(pl.col("record_key").min().alias("min_key"))
-    smallest = smallest.with_columns(
-        pl.col("min_key").map_elements(person_id_for, return_dtype=pl.String).alias("person_id")
-    )
-    clusters = clusters.join(smallest.select("label", "person_id"), on="label", how="left").select(
-        "record_id", "person_id"
-    ).sort("record_id")
+    clusters = pl.DataFrame({"record_id": ids, "person_id": _person_ids(label, keys)}).sort("record_id")
     return clusters, links.filter(pl.Series(~keep))
+
+
+def _person_ids(label: np.ndarray, keys: pl.Series) -> pl.Series:
+    """Per row, person_id_for the smallest key of its cluster (`label`: the cluster's smallest row)."""
+    n = len(label)
+    smallest = np.arange(n)  # per cluster root, the row holding its smallest key; a lone record's is its own
+    linked = np.flatnonzero(np.bincount(label, minlength=n)[label] > 1)
+    if len(linked):
+        order = keys.gather(linked).arg_sort().to_numpy()
+        rank = np.empty(len(linked), dtype=np.int64)
+        rank[order] = np.arange(len(linked))
+        first = np.full(n, len(linked), dtype=np.int64)
+        np.minimum.at(first, label[linked], rank)
+        roots = linked[label[linked] == linked]
+        smallest[roots] = linked[order[first[roots]]]
+    roots = np.flatnonzero(label == np.arange(n))
+    hashed = _sha256_hex(keys.gather(smallest[roots]))
+    position = np.zeros(n, dtype=np.int64)
+    position[roots] = np.arange(len(roots))
+    return ("P" + hashed.str.slice(0, 16)).gather(position[label]).alias("person_id")
+
+
+def _sha256_hex(values: pl.Series) -> pl.Series:
+    """Hex SHA-256 of each string's UTF-8 bytes, as hashlib gives it; DuckDB hashes them in bulk."""
+    con = duckdb.connect()
+    try:
+        frame = values.alias("value").to_frame()
+        con.register("_values", frame.to_arrow())
+        hashed = con.sql("SELECT sha256(value) AS digest FROM _values").to_arrow_table()
+    finally:
+        con.close()
+    return pl.Series(hashed.column("digest"), dtype=pl.String)

@@ -76,15 +76,20 @@ def relation_role(text: str | None) -> str | None:
     return "other"
 
 
+_PAIR_RELATIONS = pl.DataFrame(
+    [(a, b, relation) for (a, b), relation in _PAIR_RELATION.items()],
+    schema={"role": pl.String, "other_role": pl.String, "relation": pl.String}, orient="row",
+)
+
+
 def _subsistence_pairs(members: pl.DataFrame) -> pl.DataFrame:
     left = members.select("household_key", pl.col("person_id"), pl.col("role"))
     right = members.select("household_key", pl.col("person_id").alias("other"), pl.col("role").alias("other_role"))
     pairs = left.join(right, on="household_key").filter(pl.col("person_id") != pl.col("other"))
-    relation = [_PAIR_RELATION.get((a, b), _SAME_HOUSEHOLD) for a, b in
-                zip(pairs["role"].to_list(), pairs["other_role"].to_list())]
+    pairs = pairs.join(_PAIR_RELATIONS, on=["role", "other_role"], how="left", maintain_order="left")
     return pairs.select(
         "person_id", pl.col("other").alias("household_person_id"),
-        pl.Series("relation", relation, dtype=pl.String), pl.lit("subsistence").alias("basis"),
+        pl.col("relation").fill_null(_SAME_HOUSEHOLD), pl.lit("subsistence").alias("basis"),
     )
 
 
@@ -117,7 +122,9 @@ def household_relations(records: pl.DataFrame, clusters: pl.DataFrame) -> pl.Dat
         pl.col("household_key") if "household_key" in cols else pl.lit(None, dtype=pl.String).alias("household_key"),
         pl.col("case_no").cast(pl.String) if "case_no" in cols else pl.lit(None, dtype=pl.String).alias("case_no"),
         relation.cast(pl.String).alias("relation_text"),
-    ).join(clusters, on="record_id", how="inner")
+    ).filter(  # the rows a relation can come from: household rolls and victims' case files
+        pl.col("household_key").is_not_null() | ((pl.col("source") == "victims") & pl.col("case_no").is_not_null())
+    ).join(clusters, on="record_id", how="inner", maintain_order="left")
     distinct = base["relation_text"].drop_nulls().unique().to_list()  # a few dozen texts across a province
     base = base.with_columns(
         pl.col("relation_text").replace_strict(dict(zip(distinct, map(relation_role, distinct))), default=None,

@@ -36,26 +36,52 @@ LINK_COMMENTS: dict[str, str] = {
 }
 
 
-def _mode(column: str) -> pl.Expr:
-    return pl.col(column).drop_nulls().mode().sort().first().alias(column)
-
-
 _PERSON_FIELDS = ("name", "id18", "birth_date", "sex", "phone", "address")
 
 
 def persons_frame(records: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame:
-    """One row per resolved person: the most common value of each identifying field across its records."""
-    joined = records.join(clusters, on="record_id", how="inner").with_columns(
-        pl.len().over("person_id").alias("n_records"))
+    """One row per resolved person: the most common value of each identifying field across its records
+    (the smallest of those equally common), the number of records and the sources they come from."""
+    fields = records.select("record_id", *_PERSON_FIELDS, "source")
+    if fields["record_id"].equals(clusters["record_id"]):  # clusters in record order, as resolution gives them
+        joined = fields.with_columns(clusters["person_id"])
+    else:
+        joined = fields.join(clusters.select("record_id", "person_id"), on="record_id", how="inner")
+    joined = joined.with_columns(pl.len().over("person_id").alias("n_records"))
     # most people have one record: their values are their record's (a mode over one row is that row)
     single = joined.filter(pl.col("n_records") == 1).select(
         "person_id", *_PERSON_FIELDS, pl.col("n_records").cast(pl.UInt32), pl.col("source").alias("sources"))
-    several = (
-        joined.filter(pl.col("n_records") > 1).group_by("person_id")
-        .agg(*[_mode(f) for f in _PERSON_FIELDS], pl.len().alias("n_records"),
-             pl.col("source").unique().sort().str.join(",").alias("sources"))
+    rows = joined.filter(pl.col("n_records") > 1)
+    sources = rows["source"].drop_nulls().unique().sort().to_list()
+    bit = {source: 1 << i for i, source in enumerate(sources)}  # a person's few sources as bits of one number
+    several = rows.group_by("person_id").agg(
+        *[pl.col(f).min() for f in _PERSON_FIELDS], *[pl.col(f).max().alias(f"{f}_max") for f in _PERSON_FIELDS],
+        pl.len().alias("n_records"),
+        pl.col("source").replace_strict(bit, return_dtype=pl.Int64).bitwise_or().fill_null(0).alias("sources"),
     )
-    return pl.concat([single, several.select(single.columns)], how="vertical_relaxed").sort("person_id")
+    listed = {m: ",".join(s for s in sources if m & bit[s]) for m in several["sources"].unique().to_list()}
+    several = several.with_columns(pl.col("sources").replace_strict(listed, return_dtype=pl.String))
+    for f in _PERSON_FIELDS:  # where the records disagree (the smallest and largest differ), count the values
+        disputed = several.filter(pl.col(f) != pl.col(f"{f}_max"))["person_id"]
+        if disputed.len():
+            several = several.join(_modes(rows.filter(pl.col("person_id").is_in(disputed.implode())), f),
+                                   on="person_id", how="left").with_columns(pl.coalesce(f"{f}_mode", f).alias(f))
+    persons = pl.concat([single, several.select(single.columns)], how="vertical_relaxed")
+    return persons.sort(_person_order(persons["person_id"]))
+
+
+def _modes(rows: pl.DataFrame, field: str) -> pl.DataFrame:
+    """(person_id, <field>_mode): per person, the most common non-null value of `field`, the smallest on a tie."""
+    counted = rows.filter(pl.col(field).is_not_null()).group_by("person_id", field).len()
+    return counted.group_by("person_id").agg(
+        pl.col(field).sort_by(["len", field], descending=[True, False]).first().alias(f"{field}_mode"))
+
+
+def _person_order(person_id: pl.Series) -> pl.Series:
+    """A key that sorts like person_id: for the usual 'P' + 16 hex digits, their value (a number sorts faster)."""
+    if person_id.str.contains("^P[0-9a-f]{16}$").all():
+        return person_id.str.slice(1).str.to_integer(base=16, dtype=pl.UInt64)
+    return person_id
 
 
 def id_key(work_dir: Path, *, create: bool = True) -> bytes:
@@ -91,19 +117,29 @@ def id_hmac(id18: str | None, key: bytes) -> str | None:
 
 def with_id_hmac(persons: pl.DataFrame, key: bytes) -> pl.DataFrame:
     """`persons` with `id_hmac` after `id18`, the keyed hash analysts see instead of the number."""
-    keyed = hmac.new(key, digestmod=hashlib.sha256)  # copying the keyed state is cheaper than re-keying per number
-
-    def one(id18: str | None) -> str | None:
-        if not id18:
-            return None
-        h = keyed.copy()
-        h.update(id18.strip().upper().encode("ascii"))
-        return h.hexdigest()
-
-    hashed = persons.with_columns(pl.Series("id_hmac", [one(v) for v in persons["id18"].to_list()], dtype=pl.String))
+    hashed = persons.with_columns(pl.Series("id_hmac", _hmacs(persons["id18"].to_list(), key), dtype=pl.String))
     columns = list(persons.columns)
     columns.insert(columns.index("id18") + 1, "id_hmac")
     return hashed.select(columns)
+
+
+def _hmacs(numbers: list[str | None], key: bytes) -> list[str | None]:
+    """id_hmac of each number: HMAC-SHA256 (RFC 2104) from two hashes of the padded key, copied per number."""
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+    out: list[str | None] = []
+    for number in numbers:
+        if not number:
+            out.append(None)
+            continue
+        h = inner.copy()
+        h.update(number.strip().upper().encode("ascii"))
+        o = outer.copy()
+        o.update(h.digest())
+        out.append(o.hexdigest())
+    return out
 
 
 def _record_evidence(links: pl.DataFrame) -> pl.DataFrame:

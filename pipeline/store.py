@@ -178,18 +178,28 @@ def replace_table(
     table_comment: str,
     column_comments: dict[str, str],
 ) -> None:
-    """Replace a table a run rebuilds with `frame`, documenting every column."""
-    arrow = frame.to_arrow()
-    con.register("_replace_src", arrow)
+    """Replace a table a run rebuilds with `frame`, documenting every column.
+
+    One transaction: readers see the old table or the new one with its comments, never a table
+    without them; and the comments do not each commit on their own. The frame goes to DuckDB as
+    Arrow string views, which polars hands over without copying the strings.
+    """
+    con.register("_replace_src", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _replace_src")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _replace_src")
+            con.execute(f"COMMENT ON TABLE {name} IS {_quote(table_comment)}")
+            for column in frame.columns:
+                comment = column_comments.get(column)
+                if comment:
+                    con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_quote(comment)}')
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     finally:
         con.unregister("_replace_src")
-    con.execute(f"COMMENT ON TABLE {name} IS {_quote(table_comment)}")
-    for column in frame.columns:
-        comment = column_comments.get(column)
-        if comment:
-            con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_quote(comment)}')
 
 
 def _quote(text: str) -> str:
