@@ -94,14 +94,16 @@ def _schema_fingerprint() -> str:
 
 
 def _schema_current(con: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:
-    """True when this database already has this version's schema and every analyst view."""
+    """True when this database already has this version's tables (its fingerprint)."""
     state = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'schema_state'").fetchall()
     if not state[0][0]:
         return False
     stored = con.execute("SELECT value FROM schema_state WHERE key = 'fingerprint'").fetchall()
-    if not stored or stored[0][0] != fingerprint:
-        return False
+    return bool(stored) and stored[0][0] == fingerprint
+
+
+def _views_complete(con: duckdb.DuckDBPyConnection) -> bool:
     views = con.execute("SELECT count(*) FROM duckdb_views() WHERE schema_name = 'analyst'").fetchall()[0][0]
     return views >= _expected_views()
 
@@ -114,6 +116,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """
     fingerprint = _schema_fingerprint()
     if _schema_current(con, fingerprint):
+        # a first night's stages open the database before the tables some views read exist: only the
+        # views are tried again (not the hundreds of table statements) until every one is there
+        if not _views_complete(con):
+            ensure_views(con)
         return
     ddl = resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
     con.execute("BEGIN TRANSACTION")
