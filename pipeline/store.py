@@ -119,7 +119,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         # a first night's stages open the database before the tables some views read exist: only the
         # views are tried again (not the hundreds of table statements) until every one is there
         if not _views_complete(con):
-            ensure_views(con)
+            ensure_views(con, only_missing=True)
         return
     ddl = resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
     con.execute("BEGIN TRANSACTION")
@@ -150,20 +150,25 @@ def _expected_views() -> int:
 _VIEW = re.compile(r"^\s*CREATE OR REPLACE VIEW (\S+)", re.M)
 
 
-def ensure_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+def ensure_views(con: duckdb.DuckDBPyConnection, *, only_missing: bool = False) -> list[str]:
     """(Re)create the analyst views of schemas/views.sql with their comments; returns the views made.
 
     A view over a table (or column) that no run has made yet is skipped, with its comments; the next
-    opening after the run has made it creates the view.
+    opening after the run has made it creates the view. `only_missing` leaves the views that exist as
+    they are (the schema is current; only those still waiting for their tables are tried).
     """
     sql = resources.files("schemas").joinpath("views.sql").read_text(encoding="utf-8")
+    existing = {f"analyst.{r[0]}" for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'analyst'").fetchall()} if only_missing else set()
     made: list[str] = []
     skipping = False
     for statement in re.split(r";\s*\n", sql):
         if not any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines()):
             continue
         view = _VIEW.search(statement)
-        if view:
+        if view and view.group(1) in existing:
+            skipping = True  # and its comments
+        elif view:
             try:
                 con.execute(statement)
             except (duckdb.CatalogException, duckdb.BinderException):

@@ -143,3 +143,14 @@ def test_aidleads_sql_reads_the_views(bundled_demo, tmp_path):
     result = CliRunner().invoke(app, ["sql", "-c", str(bundled_demo), "SELECT * FROM analyst.run_history", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "succeeded" in out.read_text(encoding="utf-8-sig")
+
+
+def test_a_current_schema_only_tries_the_views_still_missing(tmp_path):
+    """Every stage opens the database: views already there are left alone, the missing ones are retried."""
+    con = open_database(tmp_path / "fresh.duckdb")
+    try:
+        assert ensure_views(con, only_missing=True) == []  # the two that can exist were made at opening
+        con.execute("DROP VIEW analyst.run_history")
+        assert ensure_views(con, only_missing=True) == ["analyst.run_history"]
+    finally:
+        con.close()
