@@ -118,8 +118,8 @@ def _hashed_keys(prepared: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.nda
     chance in 10^12 for a province), and then the comparison judges the extra pair like any other."""
     keys = prepared.select([pl.when(r.key.is_not_null()).then(r.key.hash(seed=bit)).alias(r.name)
                             for bit, r in enumerate(BLOCKING_RULES)])
-    suspects = {r.name: prepared.select(r.suspects.fill_null(False)).to_series().to_numpy()
-                for r in BLOCKING_RULES if r.suspects is not None}
+    flagged = prepared.select([r.suspects.fill_null(False).alias(r.name) for r in BLOCKING_RULES if r.suspects is not None])
+    suspects = {name: flagged[name].to_numpy() for name in flagged.columns}
     return keys, suspects
 
 

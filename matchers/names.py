@@ -72,7 +72,7 @@ _CACHE_SIZE = 1 << 18
 
 @dataclass(frozen=True, slots=True)
 class NameParse:
-    """One parsed name cell; all fields but raw are None for a blank or placeholder cell."""
+    """One parsed name cell; all fields but raw are None for a blank cell or a null token (无, 不详 …)."""
 
     raw: str | None
     name: str | None

@@ -23,33 +23,17 @@ from pipeline.store import query_frame
 __all__ = ["quality_tables", "write_quality_report"]
 
 _FILES = """
-WITH records AS (
-    SELECT r.file_id, r.id_status,
-           count(*) OVER (PARTITION BY m.person_id) AS person_records
-    FROM person_records r JOIN person_members m USING (record_id)
-),
-per_file AS (
-    SELECT file_id,
-           count(*) FILTER (WHERE id_status = 'valid') AS valid,
-           count(*) FILTER (WHERE id_status = 'legacy15') AS legacy15,
-           count(*) FILTER (WHERE id_status IN ('bad_check', 'bad_date')) AS bad,
-           count(*) FILTER (WHERE id_status = 'damaged') AS damaged,
-           count(*) FILTER (WHERE id_status = 'missing') AS missing,
-           count(*) FILTER (WHERE person_records = 1) AS unmatched
-    FROM records GROUP BY file_id
-),
-issues AS (SELECT file_id, count(*) AS issues FROM field_issues GROUP BY file_id)
-SELECT f.source AS 来源, f.file_name AS 文件, coalesce(f.sheet, '') AS 工作表, coalesce(f.encoding, '') AS 编码,
-       f.header_row AS 表头行, f.rows_read AS 数据行, f.rows_loaded AS 入库行, f.rows_quarantined AS 隔离行,
-       f.rows_blank AS 空行, coalesce(i.issues, 0) AS 字段问题,
-       coalesce(p.valid, 0) AS 身份证有效, coalesce(p.legacy15, 0) AS 身份证15位,
-       coalesce(p.bad, 0) AS 身份证错误, coalesce(p.damaged, 0) AS 身份证损坏, coalesce(p.missing, 0) AS 身份证缺失,
-       coalesce(p.unmatched, 0) AS 未匹配他人记录,
-       f.column_mapping::VARCHAR AS 列映射, f.status AS 状态, coalesce(f.error, '') AS 问题
-FROM ingested_files f LEFT JOIN per_file p USING (file_id) LEFT JOIN issues i USING (file_id)
-WHERE f.status IN ('loaded', 'rejected')
-ORDER BY f.source, f.file_name, f.sheet
+SELECT q.source AS 来源, q.file_name AS 文件, coalesce(q.sheet, '') AS 工作表, coalesce(q.encoding, '') AS 编码,
+       q.header_row AS 表头行, q.rows_read AS 数据行, q.rows_loaded AS 入库行, q.rows_quarantined AS 隔离行,
+       q.rows_blank AS 空行, q.field_issues AS 字段问题,
+       q.ids_valid AS 身份证有效, q.ids_legacy15 AS 身份证15位, q.ids_wrong AS 身份证错误, q.ids_damaged AS 身份证损坏,
+       q.ids_missing AS 身份证缺失, q.records_unmatched AS 未匹配他人记录,
+       f.column_mapping::VARCHAR AS 列映射, q.status AS 状态, coalesce(q.error, '') AS 问题
+FROM analyst.file_quality q JOIN main.ingested_files f USING (file_id)
+WHERE q.status IN ('loaded', 'rejected')
+ORDER BY q.source, q.file_name, q.sheet
 """
+"""Per file: the analysts' file_quality view (one definition of the per-file counts), with Chinese headers."""
 
 
 def _duplicates(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:

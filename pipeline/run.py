@@ -71,7 +71,7 @@ def _now() -> dt.datetime:
 
 
 def _count(con: duckdb.DuckDBPyConnection, run_id: str, stage: str, metric: str, subject: str, value: int) -> None:
-    con.execute("INSERT OR REPLACE INTO run_counts VALUES (?, ?, ?, ?, ?)", [run_id, stage, metric, subject, int(value)])
+    _count_many(con, run_id, stage, [(metric, subject, value)])
 
 
 def _count_many(con: duckdb.DuckDBPyConnection, run_id: str, stage: str, counts: list[tuple[str, str, int]]) -> None:

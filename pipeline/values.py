@@ -81,7 +81,7 @@ def _text(raw: object) -> str:
 
 
 def is_null_token(raw: object) -> bool:
-    """True for None, NaN and the placeholder strings exports use for 'no value' (无, 不详, #N/A …)."""
+    """True for None, NaN and the null tokens exports write for 'no value' (无, 不详, #N/A …)."""
     if raw is None:
         return True
     if isinstance(raw, float):
@@ -457,7 +457,7 @@ def _plain_null_tokens(text: pl.Series) -> pl.Series:
 
 
 def null_token_mask(values: pl.Series) -> pl.Series:
-    """is_null_token over a column: True for nulls and placeholder strings."""
+    """is_null_token over a column: True for nulls and the null tokens exports write for 'no value'."""
     text = values.cast(pl.String)
     plain = text.str.contains(PLAIN_TEXT)
     fast = _plain_null_tokens(text) | text.is_null()
