@@ -82,7 +82,7 @@ class World:
     kg_date: np.ndarray
 
 
-def _case_numbers(rng, vic_unit, incident, charge):
+def _case_numbers(rng, vic_unit, incident, charge, units):
     """Prosecutor (大检刑诉〔2024〕12号) and court (（2024）闽0425刑初45号) numbers, increasing per unit and year."""
     order = np.argsort(incident, kind="stable")
     years = incident.astype("datetime64[Y]").astype(np.int64) + 1970
@@ -92,7 +92,7 @@ def _case_numbers(rng, vic_unit, incident, charge):
     pros, court = [""] * len(incident), [""] * len(incident)
     for i in order:
         u = int(vic_unit[i])
-        unit = T.UNITS[u]
+        unit = units[u]
         y = int(years[i]) + int(lag[i])
         kp, kc = (u, y, "p"), (u, y, "c")
         counters[kp] = counters.get(kp, int(rng.integers(0, 20))) + int(gaps[i, 0])
@@ -121,12 +121,11 @@ def _victims(pop: Population, rng: np.random.Generator, is_dis: np.ndarray, is_p
     charge = _pick(rng, base[None, :] * elig)
     injury = _pick(rng, np.array([c[2] for c in T.CHARGES])[charge])
     # handling unit: the county of residence, the city for killings
-    county_unit = {"350425": 0, "350403": 4, "350481": 2, "350426": 3}
-    unit = np.array([county_unit[c] for c in pop.residence_code(vp)])
+    unit = pop.geo.county_unit[pop.hh_county[hh[vp]]]
     murder = np.array([T.CHARGES[c][0] for c in charge]) == "故意杀人罪"
     city = (rng.random(k) < 0.03) | (murder & (rng.random(k) < 0.7))
-    unit = np.where(city, 1, unit)
-    pros, court = _case_numbers(rng, unit, incident, charge)
+    unit = np.where(city, unit - unit % len(T.UNITS) + T.CITY_UNIT, unit)
+    pros, court = _case_numbers(rng, unit, incident, charge, pop.geo.units)
     shown = [c if r < 0.25 else p for p, c, r in zip(pros, court, rng.random(k))]
     # defendants: other adults, mostly men; abusers live with the victim
     dw = ((age >= 18) & (age <= 70)) * np.where(pop.sex == 1, 7.0, 1.0)
@@ -300,10 +299,12 @@ def _enforcement(pop: Population, rng: np.random.Generator, v: Victims) -> dict:
         cases["ordered"].append(amount)
         cases["paid"].append(round(amount * float(rng.random()) * 0.5, -2) if rng.random() < 0.5 else 0.0)
         cases["termination"].append(np.datetime64("2016-01-01") + np.timedelta64(int(rng.integers(0, 3900)), "D"))
-        cases["court"].append(0 if rng.random() < 0.9 else int(rng.integers(1, len(T.UNITS))))
+        # the applicant's own province's courts (a company applicant stands where the drawn adult lives)
+        base = len(T.UNITS) * int(pop.geo.county_province[pop.geo.village_county[pop.hh_village[pop.household[a]]]])
+        cases["court"].append(base + (0 if rng.random() < 0.9 else int(rng.integers(1, len(T.UNITS)))))
         cases["cause"].append(T.CIVIL_CAUSES[int(rng.integers(len(T.CIVIL_CAUSES)))])
         y = int(str(cases["termination"][-1])[:4])
-        cases["origin"].append(f"（{y - 1}）{T.UNITS[cases['court'][-1]][3]}民初{int(rng.integers(100, 3000))}号"
+        cases["origin"].append(f"（{y - 1}）{pop.geo.units[cases['court'][-1]][3]}民初{int(rng.integers(100, 3000))}号"
                                if rng.random() < 0.6 else "")
     # case numbers increase with the termination date per court and year
     order = np.argsort(np.array(cases["termination"], dtype="datetime64[D]"), kind="stable")
@@ -313,7 +314,7 @@ def _enforcement(pop: Population, rng: np.random.Generator, v: Victims) -> dict:
         year = int(str(cases["termination"][j])[:4]) - int(rng.random() < 0.4)
         key = (cases["court"][j], year)
         counters[key] = counters.get(key, int(rng.integers(10, 200))) + int(rng.integers(1, 6))
-        cases["case_no"][j] = f"（{year}）{T.UNITS[key[0]][3]}执{counters[key]}号"
+        cases["case_no"][j] = f"（{year}）{pop.geo.units[key[0]][3]}执{counters[key]}号"
     return cases
 
 

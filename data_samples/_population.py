@@ -63,6 +63,18 @@ def years_between(start: np.ndarray, end: np.datetime64 | np.ndarray) -> np.ndar
     return (np.asarray(end, dtype="datetime64[D]") - start).astype(np.int64) / 365.2425
 
 
+ONE_PROVINCE_MAX = 10_000_000
+"""the most persons one province's region codes hold: sequence numbers allow 480 persons per (region, birth
+date, sex), and most residents share the one county; populations up to here keep exactly one province"""
+PROVINCE_PERSONS = 5_000_000
+"""persons per province when a population needs more than one"""
+
+
+def provinces_for(n: int) -> int:
+    """How many provinces a population of n persons lives in: one, or enough for ~5 million each."""
+    return 1 if n <= ONE_PROVINCE_MAX else -(-n // PROVINCE_PERSONS)
+
+
 @dataclass
 class Geography:
     village_prefix: list[str]
@@ -73,10 +85,39 @@ class Geography:
     village_weight: np.ndarray
     town_names: list[str]
     village_names: list[str]
+    region_codes: tuple[str, ...]
+    """all 6-digit region codes (ID numbers, birth regions): T.REGION_CODES, then further provinces' copies"""
+    county_codes: list[str]
+    """residence code per county: T.RESIDENCE's, then the same counties in each further province"""
+    county_region: np.ndarray
+    """index into region_codes per county"""
+    county_province: np.ndarray
+    county_unit: np.ndarray
+    """index into units of the unit handling the county's cases"""
+    units: tuple[tuple[str, str, str, str, float], ...]
+    """T.UNITS, then each further province's (same names, its own case-number prefixes)"""
+    elsewhere_region: np.ndarray
+    """[province, i]: index into region_codes of T.BIRTH_ELSEWHERE's i-th code as seen from that province"""
+    province_names: list[str]
+
+    @property
+    def provinces(self) -> int:
+        return len(self.province_names)
 
 
-def build_geography() -> Geography:
-    """Towns and villages of the residence counties; fixed, whatever the seed."""
+def _in_province(code: str, prefix: str) -> str:
+    """A home-province code moved to another province; codes of other provinces stay as they are."""
+    return prefix + code[2:] if code.startswith(T.HOME_PREFIX) else code
+
+
+def build_geography(provinces: int = 1) -> Geography:
+    """Towns and villages of the residence counties; fixed, whatever the seed.
+
+    Further provinces repeat the first one's counties, towns and villages (names repeat across provinces, as
+    they do in China) under their own region codes, so every person's ID still has a free sequence number.
+    """
+    if not 1 <= provinces <= len(T.PROVINCES):
+        raise ValueError(f"provinces must be between 1 and {len(T.PROVINCES)}, got {provinces}")
     rs = np.random.default_rng(20261101)
     prefix, v_town, v_county, v_urban, v_weight, towns, vnames = [], [], [], [], [], [], []
     for ci, (code, cweight, town_list) in enumerate(T.RESIDENCE):
@@ -109,8 +150,33 @@ def build_geography() -> Geography:
             v_weight.append(w * (3.0 if urban else 1.0))
             vnames.append(vn)
     weight = np.array(v_weight)
-    return Geography(prefix, np.array(v_town), np.array(v_county), np.array(v_urban, dtype=bool),
-                     weight / weight.sum(), towns, vnames)
+    weight = weight / weight.sum()
+    home_name = T.PROVINCES[0][1]
+    region_codes = list(T.REGION_CODES)
+    county_codes = [c for c, _, _ in T.RESIDENCE]
+    units = list(T.UNITS)
+    n_villages, n_counties = len(prefix), len(county_codes)
+    for p in range(1, provinces):
+        code_prefix, name, abbr = T.PROVINCES[p]
+        region_codes.extend(_in_province(c, code_prefix) for c in T.REGION_CODES if c.startswith(T.HOME_PREFIX))
+        county_codes.extend(_in_province(c, code_prefix) for c, _, _ in T.RESIDENCE)
+        units.extend((u, abbr + pros, court, abbr + code[1:], w) for u, pros, court, code, w in T.UNITS)
+        prefix.extend(name + v.removeprefix(home_name) for v in prefix[:n_villages])
+    region_idx = {c: i for i, c in enumerate(region_codes)}
+    county_province = np.repeat(np.arange(provinces, dtype=np.int64), n_counties)
+    home_unit = np.array([T.COUNTY_UNIT[c] for c, _, _ in T.RESIDENCE], dtype=np.int64)
+    return Geography(
+        village_prefix=prefix, village_town=np.tile(np.array(v_town), provinces),
+        village_county=(np.arange(provinces)[:, None] * n_counties + np.array(v_county)[None, :]).ravel(),
+        village_urban=np.tile(np.array(v_urban, dtype=bool), provinces),
+        village_weight=np.tile(weight, provinces) / provinces if provinces > 1 else weight,
+        town_names=towns, village_names=vnames * provinces, region_codes=tuple(region_codes),
+        county_codes=county_codes, county_region=np.array([region_idx[c] for c in county_codes]),
+        county_province=county_province, county_unit=np.tile(home_unit, provinces) + county_province * len(T.UNITS),
+        units=tuple(units),
+        elsewhere_region=np.array([[region_idx[_in_province(c, T.PROVINCES[p][0])] for c in T.BIRTH_ELSEWHERE]
+                                   for p in range(provinces)]),
+        province_names=[T.PROVINCES[p][1] for p in range(provinces)])
 
 
 def _given_table() -> tuple[list[str], dict[tuple[int, int], tuple[int, int, int, int]]]:
@@ -163,8 +229,7 @@ class Population:
         return self.geo.village_urban[self.hh_village]
 
     def residence_code(self, persons: np.ndarray) -> np.ndarray:
-        codes = np.array([c for c, _, _ in T.RESIDENCE])
-        return codes[self.hh_county[self.household[persons]]]
+        return np.array(self.geo.county_codes)[self.hh_county[self.household[persons]]]
 
 
 def days_from_civil(y: np.ndarray, m: np.ndarray | int, d: np.ndarray | int) -> np.ndarray:
@@ -290,7 +355,7 @@ def _given_names(rng, sex, year) -> np.ndarray:
     return given
 
 
-def _id_numbers(rng, birth_region, birth, sex) -> pl.Series:
+def _id_numbers(rng, birth_region, birth, sex, region_codes: tuple[str, ...]) -> pl.Series:
     """Unique 18-digit IDs: sequence numbers counted per (region, birth date, sex), odd for men."""
     n = len(sex)
     key = ((birth_region.astype(np.int64) * 100_000) + birth.astype(np.int64) + 40_000) * 2 + sex
@@ -312,12 +377,12 @@ def _id_numbers(rng, birth_region, birth, sex) -> pl.Series:
     del order, group
     y, mon, day = civil_from_days(birth)
     w = ID_WEIGHTS
-    region_sum = np.array([sum(int(d) * w[i] for i, d in enumerate(c)) for c in T.REGION_CODES])
+    region_sum = np.array([sum(int(d) * w[i] for i, d in enumerate(c)) for c in region_codes])
     total = (region_sum[birth_region] + (y // 1000) * w[6] + (y // 100 % 10) * w[7] + (y // 10 % 10) * w[8]
              + (y % 10) * w[9] + (mon // 10) * w[10] + (mon % 10) * w[11] + (day // 10) * w[12] + (day % 10) * w[13]
              + (seq // 100) * w[14] + (seq // 10 % 10) * w[15] + (seq % 10) * w[16])
     # region (6) + yyyymmdd (8) + sequence (3) as one 17-digit number, then the check character
-    first17 = (np.array([int(c) for c in T.REGION_CODES], dtype=np.int64)[birth_region] * 100_000_000
+    first17 = (np.array([int(c) for c in region_codes], dtype=np.int64)[birth_region] * 100_000_000
                + y * 10_000 + mon * 100 + day) * 1000 + seq
     return pl.select(pl.concat_str([pl.Series(first17).cast(pl.Utf8),
                                     pl.Series(list(CHECK_CHARS))[total % 11]])).to_series()
@@ -336,13 +401,14 @@ def _phones(rng, hh_start, household, age) -> np.ndarray:
     return phone
 
 
-def make_population(n: int, rng: np.random.Generator) -> Population:
+def make_population(n: int, rng: np.random.Generator, provinces: int | None = None) -> Population:
+    """n persons in households; `provinces` (default: as many as n needs) spreads them over that many provinces."""
     if n < 10:
         raise ValueError("persons must be at least 10")
     tmpl, sizes, hh_start, household, relation = _households(n, rng)
     birth = _births(rng, tmpl, household, relation)
     sex = _sexes(rng, hh_start, household, relation)
-    geo = build_geography()
+    geo = build_geography(provinces or provinces_for(n))
     hh_village, hh_address = _addresses(rng, geo, len(hh_start))
     surname = _surnames(rng, sex, hh_start, household, relation)
     year = civil_from_days(birth)[0]
@@ -365,12 +431,16 @@ def make_population(n: int, rng: np.random.Generator) -> Population:
     del surname, given
 
     # where people were born; a few minority heads and spouses came from Xinjiang
-    region_idx = {c: i for i, c in enumerate(T.REGION_CODES)}
-    res_code = np.array([region_idx[c] for c, _, _ in T.RESIDENCE])[geo.village_county[hh_village]][household]
+    hh_county = geo.village_county[hh_village]
+    res_code = geo.county_region[hh_county][household]
     p_here = np.select([relation == SPOUSE, relation == PARENT, relation == CHILD_IN_LAW], [0.7, 0.85, 0.75], 0.92)
-    else_codes = np.array([region_idx[c] for c in T.BIRTH_ELSEWHERE])
     else_w = np.cumsum(list(T.BIRTH_ELSEWHERE.values()))
-    elsewhere = else_codes[np.searchsorted(else_w, rng.random(n) * else_w[-1], side="right")]
+    pick = np.searchsorted(else_w, rng.random(n) * else_w[-1], side="right")
+    if geo.provinces == 1:
+        elsewhere = geo.elsewhere_region[0][pick]
+    else:  # born elsewhere in the province they live in, or in the same few other provinces
+        elsewhere = geo.elsewhere_region[geo.county_province[hh_county].astype(np.int8)[household], pick]
+    del hh_county, pick
     birth_region = np.where(rng.random(n) < p_here, res_code, elsewhere).astype(np.int16)
     del res_code, p_here, elsewhere
     adults = np.flatnonzero(((relation == HEAD) | (relation == SPOUSE)) & (birth < np.datetime64("2000-01-01")))
@@ -379,11 +449,11 @@ def make_population(n: int, rng: np.random.Generator) -> Population:
     pools = [np.flatnonzero(msex == 0), np.flatnonzero(msex == 1)]
     mname = np.where(sex[mino] == 1, pools[1][rng.integers(0, len(pools[1]), len(mino))],
                      pools[0][rng.integers(0, len(pools[0]), len(mino))])
-    birth_region[mino] = region_idx[T.MINORITY_REGION]
+    birth_region[mino] = geo.region_codes.index(T.MINORITY_REGION)
     if len(mino):
         names = names.scatter(mino, pl.Series(T.MINORITY_NAMES)[mname])
 
-    id18 = _id_numbers(rng, birth_region, birth, sex)
+    id18 = _id_numbers(rng, birth_region, birth, sex, geo.region_codes)
     phone = _phones(rng, hh_start, household, years_between(birth, REF_DATE))
     return Population(n=n, household=household, relation=relation, sex=sex, birth=birth, birth_region=birth_region,
                       phone=phone.astype(np.int64), name=names, id18=id18, hh_start=hh_start, hh_size=sizes,

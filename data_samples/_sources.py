@@ -76,7 +76,8 @@ def _person_columns(pop: Population, persons: np.ndarray, style: Style, rng: np.
     ids = pop.id18.gather(persons).to_list()
     addr = pop.hh_address.gather(pop.household[persons])
     short = pl.Series(rng.random(len(persons)) < style.short_address)
-    addr = pl.select(pl.when(short).then(addr.str.replace(r"^福建省三明市", "")).otherwise(addr)).to_series()
+    provinces = "|".join(pop.geo.province_names)
+    addr = pl.select(pl.when(short).then(addr.str.replace(f"^(?:{provinces})三明市", "")).otherwise(addr)).to_series()
     return names, ids, addr.to_list()
 
 
@@ -109,7 +110,7 @@ def victims_draft(pop: Population, world: World, style: Style, rng: np.random.Ge
     d = Draft(n=n, person=persons, role=["relative" if r else "victim" for r in is_rel], block=vi, sex=sex,
               relative_rows=is_rel, deceased=np.array([not r for r in is_rel]) & v.died[vi])
     d.text = {"case_no": case_no, "charge": charges, "address": addr, "injury": injuries,
-              "unit": [T.UNITS[u][0] for u in v.unit[vi]],
+              "unit": [pop.geo.units[u][0] for u in v.unit[vi]],
               "person_role": ["近亲属" if r else "被害人" for r in is_rel], "relation": relation,
               "victim_fault": [None if rel else fault_words[int(f)] for rel, f in zip(is_rel, v.fault[vi])]}
     d.names = {"name": names, "defendant_name": pop.name.gather(v.defendant[vi]).to_list()}
@@ -152,7 +153,7 @@ def subsistence_draft(pop: Population, world: World, style: Style, rng: np.rando
     for r, s in zip(pop.relation[persons].tolist(), pop.sex[persons].tolist()):
         word = _choice(T.RELATION_ZH[RELATIONS[r]], style.variant)
         rel.append(word.split("|")[1 - s] if "|" in word else word)
-    county = np.array([c for c, _, _ in T.RESIDENCE])[pop.geo.village_county[pop.hh_village[hh]]]
+    county = np.array(pop.geo.county_codes)[pop.geo.village_county[pop.hh_village[hh]]]
     hh_no = [f"{c}{pop.geo.village_town[v]:03d}{i:05d}" for i, (c, v) in enumerate(zip(county, pop.hh_village[hh]))]
     types = ("城市低保", "农村低保", "特困供养")
     d = Draft(n=n, person=persons, role=["subsistence_member"] * n, block=row_hh, sex=pop.sex[persons])
@@ -185,7 +186,7 @@ def enforcement_draft(pop: Population, world: World, style: Style, rng: np.rando
     d.ids = {"applicant_id_number": [None if a < 0 else i for a, i in zip(app.tolist(), app_ids)],
              "respondent_id_number": [None if r < 0 else i for r, i in zip(resp.tolist(), resp_ids)]}
     d.text = {"enforcement_case_no": style.case_numbers(e["case_no"], rng),
-              "court": [T.UNITS[c][2] for c in e["court"]], "cause": e["cause"],
+              "court": [pop.geo.units[c][2] for c in e["court"]], "cause": e["cause"],
               "origin_case_no": style.case_numbers([o or None for o in e["origin"]], rng)}
     d.amounts = {"amount_ordered": ordered, "amount_paid": paid, "amount_unpaid": ordered - paid}
     d.dates = {"termination_date": np.array(e["termination"], dtype="datetime64[D]")}

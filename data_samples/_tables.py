@@ -115,6 +115,16 @@ RESIDENCE: tuple[tuple[str, float, tuple[tuple[str, bool], ...]], ...] = (
     ("350481", 0.05, (("燕西街道", True), ("贡川镇", False), ("小陶镇", False), ("西洋镇", False), ("曹远镇", False))),
     ("350426", 0.05, (("城关镇", True), ("西城镇", False), ("洋中镇", False), ("管前镇", False), ("梅仙镇", False))),
 )
+# Populations too large for one province's sequence numbers get further provinces: the residence province's
+# counties and villages again, under another real province's code prefix, name and one-character abbreviation
+# (for court codes). Prefixes already in REGIONS (people born elsewhere) are left out, so codes never collide.
+HOME_PREFIX = "35"
+PROVINCES: tuple[tuple[str, str, str], ...] = (
+    ("35", "福建省", "闽"), ("33", "浙江省", "浙"), ("44", "广东省", "粤"), ("32", "江苏省", "苏"), ("37", "山东省", "鲁"),
+    ("42", "湖北省", "鄂"), ("34", "安徽省", "皖"), ("53", "云南省", "滇"), ("61", "陕西省", "陕"), ("13", "河北省", "冀"),
+    ("21", "辽宁省", "辽"), ("22", "吉林省", "吉"), ("23", "黑龙江省", "黑"), ("14", "山西省", "晋"), ("62", "甘肃省", "甘"),
+    ("46", "海南省", "琼"), ("63", "青海省", "青"),
+)
 VILLAGE_A = "上下东西南北大小新石桥湖坑坪岭溪洋坂山林许吴黄张福安文龙凤梅竹桃杨温太广华建前后高"
 VILLAGE_B = ("坑", "坪", "岭", "溪", "洋", "坂", "山", "头", "口", "田", "美", "兴", "丰", "阳", "联", "光", "中", "厝",
              "寨", "园", "思坑", "水口", "格", "亭", "墩")
@@ -147,6 +157,10 @@ UNITS: tuple[tuple[str, str, str, str, float], ...] = (
     ("尤溪县人民检察院", "尤检", "尤溪县人民法院", "闽0426", 0.03),
     ("三明市三元区人民检察院", "三元检", "三明市三元区人民法院", "闽0403", 0.03),
 )
+
+# The unit that handles a case in each residence county, and the city unit that takes some cases over.
+COUNTY_UNIT = {"350425": 0, "350403": 4, "350481": 2, "350426": 3}
+CITY_UNIT = 1
 
 CIVIL_CAUSES = ("民间借贷纠纷", "买卖合同纠纷", "劳务合同纠纷", "机动车交通事故责任纠纷", "追索劳动报酬纠纷",
                 "离婚纠纷", "抚养费纠纷", "建设工程施工合同纠纷", "租赁合同纠纷", "提供劳务者受害责任纠纷")

@@ -59,12 +59,16 @@ def _ids(prefix: str, index: np.ndarray | pl.Series, width: int) -> pl.Series:
 
 
 def generate(persons: int, seed: int, out_dir: Path, *, xlsx_max_rows: int = 200_000,
-             rates: DirtRates | None = None) -> dict[str, int]:
-    """Write a synthetic county of `persons` people to `out_dir`; returns data rows per file written."""
+             rates: DirtRates | None = None, provinces: int | None = None) -> dict[str, int]:
+    """Write a synthetic county of `persons` people to `out_dir`; returns data rows per file written.
+
+    Above ten million persons one province's region codes run out of ID sequence numbers, so the county is
+    repeated in further provinces (~5 million persons each); `provinces` sets their number explicitly.
+    """
     rates = rates or DirtRates()
     out_dir = Path(out_dir)
     width = max(7, len(str(persons)))
-    pop = make_population(persons, _rng(seed, "population"))
+    pop = make_population(persons, _rng(seed, "population"), provinces)
     world = simulate(pop, _rng(seed, "events"))
     counts: dict[str, int] = {}
     records: list[pl.DataFrame] = []
@@ -104,7 +108,8 @@ def _write_truth(folder: Path, pop: Population, world: World, records: pl.DataFr
     from data_samples import _tables as T
 
     folder.mkdir(parents=True, exist_ok=True)
-    residence = pl.Series([c for c, _, _ in T.RESIDENCE])
+    residence = pl.Series(pop.geo.county_codes)
+    birth_regions = pl.Series(pop.geo.region_codes)
     with open(folder / "persons.csv", "wb") as persons, open(folder / "households.csv", "wb") as households:
         for lo in range(0, pop.n, chunk):  # in chunks, so memory stays flat for millions of persons
             hi = min(pop.n, lo + chunk)
@@ -115,7 +120,7 @@ def _write_truth(folder: Path, pop: Population, world: World, records: pl.DataFr
                 "sex": pl.Series(["F", "M"])[pop.sex[lo:hi]],
                 "birth_date": pl.Series(pop.birth[lo:hi].astype(np.int64), dtype=pl.Int32).cast(pl.Date),
                 "household_id": hid, "region": residence[pop.hh_county[pop.household[lo:hi]]],
-                "birth_region": pl.Series(T.REGION_CODES)[pop.birth_region[lo:hi]],
+                "birth_region": birth_regions[pop.birth_region[lo:hi]],
             }).write_csv(persons, include_header=lo == 0)
             pl.DataFrame({"household_id": hid, "person_id": pid,
                           "relation_to_head": pl.Series(RELATIONS)[pop.relation[lo:hi]]}).write_csv(

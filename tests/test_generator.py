@@ -263,3 +263,39 @@ def test_homophone_table_has_same_pinyin():
     for char, options in HOMOPHONES.items():
         for alt in options:
             assert lazy_pinyin(char) == lazy_pinyin(alt), (char, alt)
+
+
+def test_more_provinces_keep_region_consistent(tmp_path):
+    """Past one province's sequence numbers the county repeats under other province codes, consistently."""
+    import numpy as np
+
+    from data_samples import _tables as T
+    from data_samples._events import simulate
+    from data_samples._population import make_population, provinces_for
+
+    assert provinces_for(300_000) == provinces_for(10_000_000) == 1 and provinces_for(50_000_000) == 10
+    pop = make_population(6000, np.random.default_rng(5), provinces=3)
+    prefixes = [p for p, _, _ in T.PROVINCES[:3]]
+    residence = pop.residence_code(np.arange(pop.n))
+    assert {c[:2] for c in residence} == set(prefixes)
+    for h in range(0, pop.n_households, 7):  # the address names the province of the county code
+        code = pop.geo.county_codes[pop.hh_county[h]]
+        assert pop.hh_address[h].startswith(T.PROVINCES[prefixes.index(code[:2])][1]), (code, pop.hh_address[h])
+    ids = pop.id18.to_list()
+    born = np.array(pop.geo.region_codes)[pop.birth_region]
+    assert len(set(ids)) == len(ids) and all(i[:6] == b for i, b in zip(ids, born))
+    assert all(check_char(i[:17]) == i[17] for i in ids)
+    native = born == residence
+    assert native.mean() > 0.8 and {c[:2] for c in born[native]} == set(prefixes)
+    assert all(b[:2] in (r[:2], "36", "43", "51", "52", "41", "65") for b, r in zip(born, residence))
+    world = simulate(pop, np.random.default_rng(6))
+    v = world.victims
+    abbr = {p: a for p, _, a in T.PROVINCES}
+    for i in range(len(v.person)):  # cases are handled, and numbered, in the victim's own province
+        home = residence[v.person[i]][:2]
+        assert v.court_case_no[i].startswith(f"（{v.court_case_no[i][1:5]}）{abbr[home]}"), v.court_case_no[i]
+    counts = generate(3000, 2, tmp_path, provinces=2)
+    persons = _truth(tmp_path, "persons.csv")
+    assert len(persons) == counts["truth/persons.csv"] == 3000
+    assert {p["region"][:2] for p in persons} == {"35", "33"}
+    assert all(p["id18"][:6] == p["birth_region"] for p in persons)
