@@ -42,7 +42,7 @@ import polars as pl
 
 from matchers.comparison import ADDRESS_TAIL
 
-__all__ = ["BlockingRule", "BLOCKING_RULES", "candidate_pairs"]
+__all__ = ["BlockingRule", "BLOCKING_RULES", "candidate_pairs", "hashed_keys", "folded_keys", "HashedKeys"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,11 @@ def _pairs_within_blocks(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return left, right
 
 
-def _hashed_keys(prepared: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+HashedKeys = tuple[pl.DataFrame, dict[str, np.ndarray]]
+"""(one 64-bit hash column per rule, null where a record has no key; the suspect flags of the ID-typo rules)"""
+
+
+def hashed_keys(prepared: pl.DataFrame) -> HashedKeys:
     """Every rule's key as a 64-bit hash (null where the record has no key), computed in one pass, and the
     suspect flags of the rules that have them.
 
@@ -123,9 +127,24 @@ def _hashed_keys(prepared: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.nda
     return keys, suspects
 
 
-def _rule_pairs(key: pl.Series, suspect: np.ndarray | None, max_block_size: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+def folded_keys(record_ids: pl.Series, keys: pl.DataFrame) -> pl.DataFrame:
+    """record_id and each rule's key hash folded to 32 bits: enough to find the records that may share a block
+    with given ones (a fold collision only adds a record to look at; the pairs come from the full hashes)."""
+    folded = {c: _fold(keys[c]) for c in keys.columns}
+    return pl.DataFrame({"record_id": record_ids, **folded})
+
+
+def _fold(hashes: pl.Series) -> pl.Series:
+    values = hashes.fill_null(0).to_numpy()
+    folded = ((values ^ (values >> np.uint64(32))) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return pl.Series(hashes.name, folded, dtype=pl.UInt32).scatter(hashes.is_null().arg_true(), None) \
+        if hashes.null_count() else pl.Series(hashes.name, folded, dtype=pl.UInt32)
+
+
+def _rule_pairs(key: pl.Series, suspect: np.ndarray | None, max_block_size: int,
+                touch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Row pairs (left before right) sharing a key of one rule, and the number of blocks / records skipped as
-    too large.
+    too large. With `touch`, only the pairs with at least one touched row (an incremental night's new records).
 
     ID-typo rules only pair a suspect ID with another ID (two checked IDs one slip apart cannot both be
     valid), so only blocks holding a suspect are expanded, and only their pairs with a suspect kept: a
@@ -142,15 +161,18 @@ def _rule_pairs(key: pl.Series, suspect: np.ndarray | None, max_block_size: int)
     sizes = np.diff(np.r_[starts, n])
     has_suspect = np.ones(len(starts), dtype=bool) if suspect is None \
         else np.add.reduceat(suspect[rows].astype(np.int64), starts) > 0
+    if touch is not None:
+        has_suspect &= np.add.reduceat(touch[rows].astype(np.int64), starts) > 0
     too_big = has_suspect & (sizes > max_block_size)
     expand = np.repeat(has_suspect & (sizes >= 2) & (sizes <= max_block_size), sizes)
     block_of_row = np.repeat(np.arange(len(starts)), sizes)
     i, j = _pairs_within_blocks(block_of_row[expand])
     left, right = rows[expand][i], rows[expand][j]
     left, right = np.minimum(left, right), np.maximum(left, right)  # the sort need not keep rows in order
-    if suspect is not None and len(left):
-        keep = suspect[left] | suspect[right]
-        left, right = left[keep], right[keep]
+    for mask in (suspect, touch):
+        if mask is not None and len(left):
+            keep = mask[left] | mask[right]
+            left, right = left[keep], right[keep]
     return left, right, int(too_big.sum()), int(sizes[too_big].sum())
 
 
@@ -174,17 +196,22 @@ def _names_may_agree(prepared: pl.DataFrame, left: np.ndarray, right: np.ndarray
     ).to_series().to_numpy()
 
 
-def candidate_pairs(prepared: pl.DataFrame, max_block_size: int) -> tuple[pl.DataFrame, dict[str, int]]:
+def candidate_pairs(prepared: pl.DataFrame, max_block_size: int, *, keys: HashedKeys | None = None,
+                    touch: np.ndarray | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
     """Deduplicated candidate pairs (record_id_l < record_id_r, `rules` = bit mask of the rules that
-    found the pair, in BLOCKING_RULES order) and counts per rule."""
+    found the pair, in BLOCKING_RULES order) and counts per rule.
+
+    `keys`: hashed_keys(prepared) when the caller has them already. `touch` (a flag per row): only the pairs
+    with at least one flagged row — an incremental night blocks its new records against every record that
+    shares a key with one of them, which gives exactly the pairs a full run would find for them."""
     stats: dict[str, int] = {}
     valid = prepared["id18"].is_not_null().to_numpy()
     id_any = prepared["id_any"]
-    keys, suspects = _hashed_keys(prepared)
+    hashes, suspects = keys if keys is not None else hashed_keys(prepared)
     frames = []
     for bit, rule in enumerate(BLOCKING_RULES):
-        l_idx, r_idx, capped_blocks, capped_records = _rule_pairs(keys[rule.name], suspects.get(rule.name),
-                                                                  max_block_size)
+        l_idx, r_idx, capped_blocks, capped_records = _rule_pairs(hashes[rule.name], suspects.get(rule.name),
+                                                                  max_block_size, touch)
         if rule.name == "id_exact":
             keep = np.ones(len(l_idx), dtype=bool)
         elif rule.id_rule:

@@ -9,7 +9,8 @@ record ids) and a link that would break the guard is cut. Deduplication within a
 the same clustering.
 
 person_id is "P" + the first 16 hex characters of the SHA-256 of the cluster's smallest record_key:
-deterministic, and stable across runs for as long as that row stays in its file.
+deterministic, and stable across runs for as long as that row's content is unchanged, whichever file
+or row it is in (the key hashes the row's cells, not where they were read).
 """
 
 from __future__ import annotations

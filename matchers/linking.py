@@ -49,13 +49,13 @@ from dataclasses import dataclass, field
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from matchers.blocking import candidate_pairs
+from matchers.blocking import candidate_pairs, folded_keys, hashed_keys
 from matchers.clustering import cluster_records
 from matchers.comparison import FIELDS, compare_pairs, prepare_records
 from matchers.households import household_relations
 from matchers.weights import FSModel, estimate_model, score_pairs
 
-__all__ = ["LinkSettings", "Resolution", "resolve_people", "LINK_COLUMNS", "Meter", "Compare"]
+__all__ = ["LinkSettings", "Resolution", "resolve_people", "decide_pairs", "LINK_COLUMNS", "Meter", "Compare"]
 
 LINK_COLUMNS: tuple[str, ...] = (
     "record_id_l", "record_id_r", "method", "match_weight", "match_probability",
@@ -89,6 +89,13 @@ class Resolution:
     cut_links: pl.DataFrame = field(default_factory=pl.DataFrame)
     """Links made by the rules but cut by the cluster guard (same columns as links)."""
     model: FSModel | None = field(default=None, repr=False)
+    """The estimated model, term frequencies included (they hold names and phones: the caller stores them in
+    the database beside the records or drops them; they go nowhere else)."""
+    cannot_link: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """Pairs the rules keep apart (rule 4d), which the cluster guard enforces: (record_id_l, record_id_r)."""
+    block_keys: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """Per record, its blocking keys folded to 32 bits (matchers.blocking.folded_keys): lets a later night find
+    the stored records that share a block with new ones without preparing every record again."""
 
 
 _NAME_TWO_WAY = ("exact", "same_pinyin")
@@ -213,22 +220,20 @@ def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, 
         prepared = prepare_records(records)
         if prepared["record_id"].n_unique() != prepared.height:
             raise ValueError("records.record_id must be unique")
-        pairs, stats = candidate_pairs(prepared, settings.max_block_size)
+        keys = hashed_keys(prepared)
+        pairs, stats = candidate_pairs(prepared, settings.max_block_size, keys=keys)
         stats["records"] = prepared.height
     with meter("compare"):
         compared = compare(prepared, pairs)
         model = None
-        links, cut = _empty_links(), _empty_links()
+        links = _empty_links()
         cannot_link = pl.DataFrame(schema={"record_id_l": pl.Int64, "record_id_r": pl.Int64})
         if compared.height:
             model = estimate_model(prepared, compared, u_pairs=settings.u_sample_pairs, seed=settings.seed,
                                    em_iterations=settings.em_max_iterations)
-            decided = _decide(score_pairs(compared, model, tf_adjust=settings.tf_adjust), settings)
-            links = decided.filter(pl.col("method").is_not_null()).with_columns(_evidence()).select(LINK_COLUMNS)
-            cannot_link = decided.filter(pl.col("cannot_link")).select("record_id_l", "record_id_r")
+            links, cannot_link, conflicts = decide_pairs(compared, model, settings)
             stats.update(anchor_pairs=model.n_anchor_pairs, random_pairs=model.n_random_pairs,
-                         em_iterations=model.em_iterations,
-                         id_agree_name_different=int(decided["id_name_conflict"].sum()))
+                         em_iterations=model.em_iterations, id_agree_name_different=conflicts)
     with meter("cluster"):
         clusters, cut = cluster_records(prepared, links, cannot_link)
         if cut.height:
@@ -241,6 +246,15 @@ def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, 
     stats.update(links=links.height, links_cut_by_guard=cut.height, cannot_link_pairs=cannot_link.height,
                  clusters=clusters["person_id"].n_unique(),
                  household_relations=households.height)
-    if model is not None:
-        model.tf = {}  # value frequencies hold names and phones: not kept beyond the run
-    return Resolution(links=links, clusters=clusters, households=households, stats=stats, cut_links=cut, model=model)
+    return Resolution(links=links, clusters=clusters, households=households, stats=stats, cut_links=cut, model=model,
+                      cannot_link=cannot_link, block_keys=folded_keys(prepared["record_id"], keys[0]))
+
+
+def decide_pairs(compared: pl.DataFrame, model: FSModel,
+                 settings: LinkSettings) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Weights, link rules and evidence for compared pairs: (links in LINK_COLUMNS, the pairs the rules keep
+    apart, the number of pairs sharing a valid ID under names that are not one slip apart)."""
+    decided = _decide(score_pairs(compared, model, tf_adjust=settings.tf_adjust), settings)
+    links = decided.filter(pl.col("method").is_not_null()).with_columns(_evidence()).select(LINK_COLUMNS)
+    cannot_link = decided.filter(pl.col("cannot_link")).select("record_id_l", "record_id_r")
+    return links, cannot_link, int(decided["id_name_conflict"].sum())

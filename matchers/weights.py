@@ -157,7 +157,10 @@ def _random_pairs(n: int, n_pairs: int, seed: int) -> pl.DataFrame:
 
 def _estimate_u(prepared: pl.DataFrame, n_pairs: int, seed: int) -> tuple[dict[str, dict[str, float]], int]:
     idx = _random_pairs(prepared.height, n_pairs, seed)
-    ids = prepared["record_id"]
+    # drawn by position in record_key order: the sample (hence u) is the same whatever ids the records got
+    # (an incremental night keeps ids and appends new ones; a full build numbers them afresh)
+    keys = prepared["record_key"]
+    ids = prepared["record_id"].gather(keys.arg_sort()) if keys.null_count() == 0 else prepared["record_id"]
     pairs = pl.DataFrame({"record_id_l": ids.gather(idx["i"]), "record_id_r": ids.gather(idx["j"])})
     compared = compare_pairs(prepared, pairs)
     return {f: _u_from_counts(f, _level_counts(compared, f)) for f in FIELDS}, pairs.height

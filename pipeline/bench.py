@@ -15,6 +15,8 @@ process peak is the kernel's own maximum (ru_maxrss). Prefect's start-up is meas
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import resource
@@ -248,15 +250,28 @@ def ensure_data(persons: int, seed: int, data_root: Path) -> Path:
 
 
 def replace_one_file(inbox: Path, source: str = "key_groups") -> str:
-    """Re-send one agency's roll under the same file name with a tenth of its rows gone — what a night
-    with one changed file looks like (the new version supersedes the old one's rows)."""
+    """Re-send one agency's roll under the same file name with a tenth of its rows gone and a twentieth with a
+    new phone number — what a night with one changed file looks like (the new version supersedes the old one)."""
     files = sorted((inbox / source).glob("*.csv"))
     if not files:
         raise FileNotFoundError(f"no CSV file in {inbox / source} to change")
-    lines = files[0].read_bytes().splitlines(keepends=True)
-    kept = lines[:1] + [line for i, line in enumerate(lines[1:]) if i % 10 != 9]
-    files[0].write_bytes(b"".join(kept))
-    return f"{source}/{files[0].name} (a tenth of its rows dropped, same name)"
+    text = files[0].read_bytes().decode("utf-8-sig").splitlines(keepends=True)
+    header = next(csv.reader(text[:1]))
+    phone = next((i for i, h in enumerate(header) if "电话" in h), None)
+    kept, changed = text[:1], 0
+    for i, line in enumerate(text[1:]):
+        if i % 10 == 9:
+            continue
+        if i % 20 == 4 and phone is not None:
+            cells = next(csv.reader([line]))
+            if phone < len(cells) and cells[phone][-1:].isdigit():
+                cells[phone] = cells[phone][:-1] + str((int(cells[phone][-1]) + 1) % 10)
+                out = io.StringIO()
+                csv.writer(out, lineterminator=line[len(line.rstrip("\r\n")):] or "\n").writerow(cells)
+                line, changed = out.getvalue(), changed + 1
+        kept.append(line)
+    files[0].write_bytes("".join(kept).encode("utf-8"))
+    return f"{source}/{files[0].name} (same name: {len(text) - len(kept)} of {len(text) - 1} rows gone, {changed} phones changed)"
 
 
 def _inbox(data_dir: Path, target: Path) -> Path:

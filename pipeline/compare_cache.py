@@ -1,11 +1,13 @@
 """Compared pairs kept from one night to the next, so an incremental night compares only what is new.
 
-A record's `record_key` (source | file SHA-256 | row | role) names the exact row it was read from,
-and its normalised values depend on that row and on the code alone; so the comparison of two
-records with the same keys, made by the same code, is the same tonight as last night. The cache
+A record's `record_key` (source | MD5 of the row's cells | occurrence | role) names the content
+of the row it was read from, whichever file or row number that row is in tonight, and its
+normalised values depend on that content and on the code alone (a subsistence household key that
+depends on the file is part of the hash); so the comparison of two records with the same keys,
+made by the same code, is the same tonight as last night. The cache
 holds every compared candidate pair by its two keys (table `compared_pairs`, rebuilt each run);
 tonight's candidate pairs whose two keys are both there are taken from it, the rest — pairs with a
-record of a new or replaced file — are compared. The model, the link rules and the clusters are
+record whose row is new or changed — are compared. The model, the link rules and the clusters are
 then worked out on all pairs as in a full run, so the links are exactly those a full run makes.
 
 A change of code (comparison, normalisation, blocking) changes the fingerprint and empties the cache.

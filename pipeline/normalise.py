@@ -18,7 +18,7 @@ import polars as pl
 
 from matchers.idnumber import IdStatus, ids_from_certificates, parse_ids
 from matchers.names import one_party_mask, parse_names, split_parties
-from pipeline.store import query_frame, raw_table, replace_table
+from pipeline.store import LINEAGE_COLUMNS, query_frame, raw_table
 from pipeline.values import (
     combine_with_scalar,
     map_distinct,
@@ -33,7 +33,8 @@ from pipeline.values import (
 )
 from schemas.records import PERSON_RECORD_COLUMNS
 
-__all__ = ["NormalisedData", "normalise_all", "load_active_rows", "case_number", "FACT_TABLES", "SOURCE_ORDER"]
+__all__ = ["NormalisedData", "normalise_all", "RECORD_CHANGES", "load_active_rows", "case_number", "FACT_TABLES",
+           "SOURCE_ORDER"]
 
 _RELATIVE_MARKERS = ("亲属", "家属", "继承", "法定代理", "监护")
 _ORG_MARKERS = ("公司", "有限", "集团", "银行", "合作社", "厂", "店", "中心", "医院", "学校", "委员会", "事务所", "工作室", "协会", "政府", "局")
@@ -67,26 +68,75 @@ FACT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
 
 @dataclass
 class NormalisedData:
-    records: pl.DataFrame
-    facts: dict[str, pl.DataFrame]
+    """What one normalise run built and stored."""
+
+    records: pl.DataFrame  # the rebuilt sources' records with their stored ids (every record on a full build)
+    facts: dict[str, pl.DataFrame]  # the rebuilt sources' fact tables
+    changes: pl.DataFrame  # the rows written to record_changes (none on a full build)
+    full_build: bool  # every source rebuilt and renumbered densely
 
 
-def load_active_rows(con: duckdb.DuckDBPyConnection, source: str, *, exclude: Sequence[str] = ()) -> pl.DataFrame:
-    """Raw rows of the files currently in force for a source (superseded versions excluded), without `exclude` columns."""
+RECORD_CHANGES: tuple[str, dict[str, str]] = (
+    "记录变动: the person records the latest normalise added or removed, against the person_records it found "
+    "(empty after a full build, when every record was renumbered)",
+    {"record_id": "记录号 (removed rows: the id the record had)", "change": "变动: added / removed",
+     "record_key": "稳定记录键 (person_records.record_key)", "source": "来源"},
+)
+_CHANGES_SCHEMA = {"record_id": pl.Int64, "change": pl.String, "record_key": pl.String, "source": pl.String}
+
+
+def load_active_rows(con: duckdb.DuckDBPyConnection, source: str, *, exclude: Sequence[str] = (),
+                     content_key: bool = False) -> pl.DataFrame:
+    """Raw rows of the files currently in force for a source (superseded versions excluded), without `exclude` columns.
+
+    With `content_key`, a column `row_key` says what the row holds: 16 hex characters of the MD5 of its
+    content cells (see `_content_columns`), a null apart from an empty cell, then `|` and
+    the occurrence of that content among the source's rows in (file_id, row_number) order (0 for the first),
+    so two identical rows stay apart.
+    """
     without = f" EXCLUDE ({', '.join(exclude)})" if exclude else ""
-    return query_frame(con, 
-        f"""SELECT r.*{without} FROM {raw_table(source)} r
+    key = ""
+    if content_key:
+        # cells joined by the unit separator, a null as the record separator (neither occurs in a typed cell);
+        # MD5, for speed: the key names a row among one source's, it guards nothing
+        cells = ", ".join(f'coalesce(r."{c}", chr(30))' for c in _content_columns(con, source))
+        key = f", left(md5(concat_ws(chr(31), {cells})), 16) AS row_key"
+    rows = query_frame(con,
+        f"""SELECT r.*{without}{key} FROM {raw_table(source)} r
             JOIN ingested_files f USING (file_id)
             WHERE f.status = 'loaded'
             ORDER BY r.file_id, r.row_number"""
     )
+    if content_key:
+        rows = rows.with_columns(_with_occurrence(rows["row_key"]))
+    return rows
+
+
+def _with_occurrence(content: pl.Series) -> pl.Series:
+    """`content|occurrence`: 0 for the first row with that content, 1 for the next, … (rows in their order)."""
+    occurrence = pl.repeat(0, content.len(), dtype=pl.Int64, eager=True)
+    repeated = content.is_duplicated()  # rare: counted among those rows alone
+    if repeated.any():
+        counted = pl.DataFrame({"c": content.filter(repeated)}).select(pl.int_range(pl.len(), dtype=pl.Int64).over("c"))
+        occurrence = _replaced(occurrence, repeated, counted.to_series())
+    return pl.select(pl.concat_str(content, pl.lit("|"), occurrence.cast(pl.String))).to_series().alias(content.name)
+
+
+_NOT_CONTENT = (*LINEAGE_COLUMNS, "extra_columns")  # where a row was read from, and cells no field claims
+
+
+def _content_columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    """The raw table's columns that hold the row's content (every field column), in table order."""
+    columns = con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
+                          "ORDER BY column_index", [raw_table(source)]).fetchall()
+    return [c for (c,) in columns if c not in _NOT_CONTENT]
 
 
 _UNUSED_COLUMNS = ("sheet", "extra_columns")  # raw columns normalising does not read
 
 
 def _active_rows(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
-    return load_active_rows(con, source, exclude=_UNUSED_COLUMNS)
+    return load_active_rows(con, source, exclude=_UNUSED_COLUMNS, content_key=True)
 
 
 def _col(frame: pl.DataFrame, name: str) -> pl.Series:
@@ -125,15 +175,17 @@ _MENTION_CELLS = ("name", "id_number", "cert_no", "birth_date", "gender", "phone
 
 
 def _mentions(rows: pl.DataFrame, source: str, roles: pl.Series, **cells: pl.Series) -> pl.DataFrame:
-    """The person mentions of one source's rows: lineage, record key, role and the raw person cells."""
+    """The person mentions of one source's rows: lineage, record key, role and the raw person cells.
+
+    record_key is `source|row content hash (16 hex)|occurrence|role` (see load_active_rows): it stays the same
+    for as long as the row's cells do, whichever file or row number the row is in tonight.
+    """
     unknown = set(cells) - set(_MENTION_CELLS)
     if unknown:
         raise TypeError(f"_mentions: unknown cells {sorted(unknown)}")
     nothing = pl.Series([None] * rows.height, dtype=pl.String)
     return pl.DataFrame({
-        "record_key": pl.select(pl.concat_str(
-            pl.lit(f"{source}|"), _col(rows, "file_sha256").str.slice(0, 12), pl.lit("|"),
-            _col(rows, "row_number").cast(pl.String), pl.lit("|"), roles)).to_series(),
+        "record_key": pl.select(pl.concat_str(pl.lit(f"{source}|"), rows["row_key"], pl.lit("|"), roles)).to_series(),
         "source": pl.repeat(source, rows.height, dtype=pl.String, eager=True),
         "role": roles.str.replace(r"[0-9]+$", ""),
         "file_id": _col(rows, "file_id"),
@@ -157,18 +209,26 @@ def _organisation_mask(names: pl.Series) -> pl.Series:
 
 
 SOURCE_ORDER: tuple[str, ...] = ("victims", "disability", "subsistence", "enforcement", "key_groups")
-"""The order of the sources in person_records (record ids are dense in this order)."""
+"""The order of the sources in a full build of person_records (its record ids are dense in this order)."""
 _FACT_SOURCE = {"victim_facts": "victims", "disability_facts": "disability", "subsistence_facts": "subsistence",
                 "enforcement_facts": "enforcement", "key_group_facts": "key_groups"}
 
 
-def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = ()) -> NormalisedData:
+def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = (),
+                  before_commit: Callable[[NormalisedData], None] | None = None) -> NormalisedData:
     """Build person_records and the fact tables from all active raw rows, and store them.
 
-    Sources in `keep` are not rebuilt: their rows of the current person_records and fact tables are
-    kept as they are (the caller knows their files and the code have not changed since they were built),
-    only renumbered into the new record ids. The tables come out exactly as a full build would make them:
-    a source's records depend on its own rows alone, and ids are dense in SOURCE_ORDER."""
+    With nothing in `keep`, a full build: every record is rebuilt and numbered densely in SOURCE_ORDER.
+    Otherwise a delta: the sources in `keep` (the caller knows their files and the code have not changed
+    since they were built) are not read nor written. The other sources are rebuilt; a rebuilt record whose
+    record_key the source already had keeps that record_id (tonight's lineage replaces the stored one), new
+    keys get ids above every id in use, and stored records whose keys are gone are deleted — the table
+    record_changes lists those added and removed. A source's records depend on its own rows alone, so the
+    records and facts equal those of a full build on the same files, record ids aside.
+
+    `before_commit` runs inside the transaction that writes the tables, after them (the caller's own
+    bookkeeping, so that it is written with the tables or not at all).
+    """
     mentions: list[pl.DataFrame] = []
     facts_raw: dict[str, dict[str, pl.Series]] = {}
 
@@ -211,7 +271,8 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = ()) ->
 
     s = _active_rows(con, "subsistence") if "subsistence" not in keep else pl.DataFrame()
     if s.height:
-        keys = _household_keys(s)
+        keys, by_file = _household_keys(s)
+        s = s.with_columns(_row_keys_with_household(s["row_key"], keys, by_file))
         mentions.append(_mentions(
             s, "subsistence", pl.Series(["subsistence_member"] * s.height), name=_col(s, "name"),
             id_number=_col(s, "id_number"), gender=_col(s, "gender"), phone=_col(s, "phone"),
@@ -256,34 +317,50 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = ()) ->
         }
 
     records = _records_frame(mentions)
-    kept: dict[str, pl.DataFrame] = {}
+    rebuilt = [source for source in SOURCE_ORDER if source not in keep]
+    changes = pl.DataFrame(schema=_CHANGES_SCHEMA)
     if keep:
-        records, kept = _with_kept_sources(con, records, keep)
-    facts = _facts_frames(records, facts_raw, enforcement_frame)
-    facts.update(kept)
-    _store(con, records, facts)
-    return NormalisedData(records=records, facts=facts)
+        with_ids = _with_stored_ids(con, records, rebuilt)
+        if with_ids is None:
+            return normalise_all(con, before_commit=before_commit)
+        records, changes = with_ids
+    built = NormalisedData(records=records, facts=_facts_frames(records, facts_raw, enforcement_frame),
+                           changes=changes, full_build=not keep)
+    _store(con, built, None if not keep else rebuilt, before_commit)
+    return built
 
 
-def _with_kept_sources(con: duckdb.DuckDBPyConnection, built: pl.DataFrame,
-                       keep: Collection[str]) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-    """The newly built records merged with the kept sources' stored records, renumbered in SOURCE_ORDER,
-    and the kept sources' fact tables with their record ids renumbered the same way."""
-    old = query_frame(con, "SELECT * FROM person_records WHERE list_contains(?, source) ORDER BY record_id",
-                      [sorted(keep)])
-    parts = [(old if source in keep else built).filter(pl.col("source") == source) for source in SOURCE_ORDER]
-    merged = pl.concat([p.with_columns(pl.col("record_id").alias("old_id")) for p in parts], how="vertical")
-    merged = merged.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("record_id"))
-    renumber = merged.filter(pl.col("source").is_in(list(keep))).select("old_id", pl.col("record_id").alias("new_id"))
-    facts: dict[str, pl.DataFrame] = {}
-    for table, source in _FACT_SOURCE.items():
-        if source not in keep:
-            continue
-        stored = query_frame(con, f"SELECT * FROM {table} ORDER BY rowid")
-        new_ids = (stored.select(pl.col("record_id").alias("old_id"))
-                   .join(renumber, on="old_id", how="left", maintain_order="left")["new_id"])
-        facts[table] = stored.with_columns(new_ids.alias("record_id"))
-    return merged.drop("old_id"), facts
+def _with_stored_ids(con: duckdb.DuckDBPyConnection, built: pl.DataFrame,
+                     rebuilt: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """The rebuilt sources' records with the ids their keys have in person_records, new keys numbered above
+    every id in use (in build order); and the added and removed records (record_changes). None when the
+    stored records do not have one key each."""
+    stored = query_frame(con, "SELECT record_id, record_key, source FROM person_records "
+                              "WHERE list_contains(?, source)", [list(rebuilt)])
+    if stored["record_key"].n_unique() != stored.height:
+        return None  # not a table this code made: the caller builds in full
+    previous = stored.select("record_key", pl.col("record_id").alias("stored_id"))
+    stored_ids = built.select("record_key").join(previous, on="record_key", how="left",
+                                                 maintain_order="left")["stored_id"]
+    new = stored_ids.is_null()
+    first = _highest_record_id(con) + 1
+    ids = _replaced(stored_ids, new, pl.int_range(first, first + int(new.sum()), dtype=pl.Int64, eager=True))
+    records = built.with_columns(ids.alias("record_id"))
+    removed = stored.join(built.select("record_key"), on="record_key", how="anti")
+    changes = pl.concat([
+        removed.select("record_id", pl.lit("removed").alias("change"), "record_key", "source"),
+        records.filter(new).select("record_id", pl.lit("added").alias("change"), "record_key", "source"),
+    ]).cast(_CHANGES_SCHEMA).sort("record_id")
+    return records, changes
+
+
+def _highest_record_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest record id in use: in person_records, or of a record the previous night removed (so that
+    the next stage never sees a removed id come back as a new record the night after)."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                                        "AND list_contains(['person_records', 'record_changes'], table_name)").fetchall()}
+    highest = [con.execute(f"SELECT max(record_id) FROM {t}").fetchall()[0][0] for t in sorted(tables)]
+    return max((h for h in highest if h is not None), default=-1)
 
 
 def _applicants(names_cell: Any, ids_cell: Any) -> tuple[list[Any], list[Any]]:
@@ -330,8 +407,22 @@ def _cert_digit(cert: Any, pos: int, what: str) -> Any:
     return digit if 1 <= digit <= 4 else None
 
 
-def _household_keys(rows: pl.DataFrame) -> pl.Series:
-    """The household key of each subsistence row: its household id, else its head's valid ID, else head name and place."""
+def _row_keys_with_household(row_keys: pl.Series, household_keys: pl.Series, by_file: pl.Series) -> pl.Series:
+    """Subsistence row keys whose content hash also covers the household key where that key depends on the
+    file (`by_file`: head name and place within one file), so a record keeps its key only while its
+    household_key, which linking compares, stays the same too. The occurrence part is kept."""
+    if not by_file.any():
+        return row_keys
+    parts = row_keys.filter(by_file).str.split_exact("|", 1).struct.unnest()
+    basis = pl.select(pl.concat_str(parts["field_0"], pl.lit("|"), household_keys.filter(by_file))).to_series()
+    hashed = map_distinct(basis, lambda b: hashlib.sha256(b.encode("utf-8")).hexdigest()[:16], pl.String)
+    mixed = pl.select(pl.concat_str(hashed, pl.lit("|"), parts["field_1"])).to_series()
+    return _replaced(row_keys, by_file, mixed).alias("row_key")
+
+
+def _household_keys(rows: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """The household key of each subsistence row: its household id, else its head's valid ID, else head name and
+    place within its file; and which rows took the last (a key that depends on the file the row is in)."""
     household_id, head_id = _col(rows, "household_id"), _col(rows, "head_id_number")
     without_id = (household_id == "").fill_null(True)  # only these rows need the head's ID
     head_id18 = _replaced(pl.Series([None] * rows.height, dtype=pl.String), without_id,
@@ -343,7 +434,8 @@ def _household_keys(rows: pl.DataFrame) -> pl.Series:
         .when((head_id != "") & head_id18.is_not_null()).then(pl.lit("head|") + head_id18)
         .otherwise(pl.concat_str(pl.lit("headname"), *as_text, separator="|"))
     ).to_series()
-    return map_distinct(basis, lambda b: "hh_" + hashlib.sha256(b.encode("utf-8")).hexdigest()[:16], pl.String)
+    keys = map_distinct(basis, lambda b: "hh_" + hashlib.sha256(b.encode("utf-8")).hexdigest()[:16], pl.String)
+    return keys, basis.str.starts_with("headname")
 
 
 _RECORD_SCHEMA: dict[str, Any] = {
@@ -418,13 +510,61 @@ def _facts_frames(records: pl.DataFrame, raw: dict[str, dict[str, pl.Series]],
     return facts
 
 
-def _store(con: duckdb.DuckDBPyConnection, records: pl.DataFrame, facts: dict[str, pl.DataFrame]) -> None:
+def _store(con: duckdb.DuckDBPyConnection, built: NormalisedData, rebuilt: Sequence[str] | None,
+           before_commit: Callable[[NormalisedData], None] | None) -> None:
+    """Write tonight's records, facts and changes in one transaction (a killed run leaves last night's tables).
+
+    `rebuilt` None: a full build, every table replaced. Otherwise only the rebuilt sources' rows of
+    person_records are deleted and inserted again, and only their fact tables replaced."""
     comments = {name: comment for name, (_, comment) in PERSON_RECORD_COLUMNS.items()}
-    replace_table(con, "person_records", records, table_comment="人员记录: one row per mention of a person in a source row",
-                  column_comments=comments)
-    for table, (comment, column_comments) in FACT_TABLES.items():
-        frame = facts.get(table)
-        if frame is None:
-            frame = pl.DataFrame(schema={c: (pl.Int64 if c in ("record_id", "file_id", "row_number") else pl.String)
-                                         for c in column_comments})
-        replace_table(con, table, frame, table_comment=comment, column_comments=column_comments)
+    registered: list[str] = []
+
+    def source_of(frame: pl.DataFrame) -> str:
+        name = f"_normalised_{len(registered)}"
+        con.register(name, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        registered.append(name)
+        return name
+
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if rebuilt is None:
+                _replace(con, "person_records", source_of(built.records), "人员记录: one row per mention of a person in a "
+                         "source row", comments)
+            else:
+                con.execute("DELETE FROM person_records WHERE list_contains(?, source)", [list(rebuilt)])
+                con.execute(f"INSERT INTO person_records BY NAME SELECT * FROM {source_of(built.records)}")
+            for table, (comment, column_comments) in FACT_TABLES.items():
+                if rebuilt is not None and _FACT_SOURCE[table] not in rebuilt:
+                    continue
+                frame = built.facts.get(table)
+                if frame is None:
+                    frame = pl.DataFrame(schema={c: (pl.Int64 if c in ("record_id", "file_id", "row_number")
+                                                     else pl.String) for c in column_comments})
+                _replace(con, table, source_of(frame), comment, column_comments)
+            _replace(con, "record_changes", source_of(built.changes), *RECORD_CHANGES)
+            if before_commit is not None:
+                before_commit(built)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        for name in registered:
+            con.unregister(name)
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, source: str, comment: str,
+             column_comments: dict[str, str]) -> None:
+    """CREATE OR REPLACE `table` from the registered frame `source`, with its comments (inside the caller's transaction)."""
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
+    con.execute(f"COMMENT ON TABLE {table} IS {_literal(comment)}")
+    columns = [r[0] for r in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    for column in columns:
+        if column_comments.get(column):
+            con.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_literal(column_comments[column])}')
+
+
+def _literal(text: str) -> str:
+    # COMMENT ON takes a literal, not a parameter; the comments are this module's constants
+    return "'" + text.replace("'", "''") + "'"

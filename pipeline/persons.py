@@ -15,7 +15,8 @@ import polars as pl
 from pipeline.errors import AidLeadsError
 from pipeline.store import replace_table
 
-__all__ = ["persons_frame", "with_id_hmac", "id_hmac", "id_key", "store_resolution", "LINK_COMMENTS", "ID_KEY_FILE"]
+__all__ = ["persons_frame", "with_id_hmac", "id_hmac", "id_key", "store_resolution", "record_evidence", "household_table",
+           "LINK_COMMENTS", "ID_KEY_FILE"]
 
 ID_KEY_FILE = ".id_key"
 """The HMAC key for `persons.id_hmac`, in the work folder (outside the database), owner-readable only."""
@@ -142,15 +143,21 @@ def _hmacs(numbers: list[str | None], key: bytes) -> list[str | None]:
     return out
 
 
-def _record_evidence(links: pl.DataFrame) -> pl.DataFrame:
-    """Per record, the explanation of its strongest link (why it belongs to its person)."""
+_EVIDENCE_RANK = {"id_exact": 0, "id_typo": 1, "probabilistic": 2, "case_context": 3}
+
+
+def record_evidence(links: pl.DataFrame) -> pl.DataFrame:
+    """Per record, the explanation of its strongest link (why it belongs to its person): a shared ID number
+    first, then an ID one slip apart, then the weighed links by weight, then the case. Ranking by kind before
+    weight keeps the plainest reason, and keeps it when the weights move a little from one model to the next."""
     if links.height == 0:
         return pl.DataFrame(schema={"record_id": pl.Int64, "evidence_zh": pl.String, "match_weight": pl.Float64})
     both = pl.concat([
-        links.select(pl.col("record_id_l").alias("record_id"), "evidence_zh", "match_weight"),
-        links.select(pl.col("record_id_r").alias("record_id"), "evidence_zh", "match_weight"),
-    ])
-    return both.sort(["record_id", "match_weight"], descending=[False, True]).unique("record_id", keep="first").sort("record_id")
+        links.select(pl.col("record_id_l").alias("record_id"), "method", "evidence_zh", "match_weight"),
+        links.select(pl.col("record_id_r").alias("record_id"), "method", "evidence_zh", "match_weight"),
+    ]).with_columns(pl.col("method").replace_strict(_EVIDENCE_RANK, default=9, return_dtype=pl.Int8).alias("rank"))
+    return (both.sort(["record_id", "rank", "match_weight"], descending=[False, False, True], nulls_last=True)
+            .unique("record_id", keep="first").sort("record_id").select("record_id", "evidence_zh", "match_weight"))
 
 
 def store_resolution(con: duckdb.DuckDBPyConnection, resolution: Any, persons: pl.DataFrame) -> None:
@@ -164,11 +171,15 @@ def store_resolution(con: duckdb.DuckDBPyConnection, resolution: Any, persons: p
         "id_hmac": "身份证号密钥散列 (HMAC-SHA256, key in the work folder's .id_key, not in the database): analysts see this, never id18",
         "birth_date": "出生日期", "sex": "性别", "phone": "电话", "address": "住址",
         "n_records": "记录数", "sources": "出现的来源"})
-    replace_table(con, "record_evidence", _record_evidence(resolution.links),
+    replace_table(con, "record_evidence", record_evidence(resolution.links),
                   table_comment="记录依据: the strongest link of each record, explained",
                   column_comments={"record_id": "记录号", "evidence_zh": "关联依据", "match_weight": "匹配权重"})
     households = getattr(resolution, "households", None)
     if households is not None:
-        replace_table(con, "households", households, table_comment="家庭关系: household members known from the rolls and case files",
-                      column_comments={"person_id": "人员号", "household_person_id": "家庭成员人员号", "relation": "关系",
-                                       "basis": "依据: the roll or case file the relation comes from"})
+        household_table(con, households)
+
+
+def household_table(con: duckdb.DuckDBPyConnection, households: pl.DataFrame) -> None:
+    replace_table(con, "households", households, table_comment="家庭关系: household members known from the rolls and case files",
+                  column_comments={"person_id": "人员号", "household_person_id": "家庭成员人员号", "relation": "关系",
+                                   "basis": "依据: the roll or case file the relation comes from"})

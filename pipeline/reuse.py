@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["inputs_key", "source_keys", "kept_sources", "is_current", "remember", "code_fingerprint"]
+__all__ = ["inputs_key", "settings_key", "source_keys", "kept_sources", "is_current", "remember", "code_fingerprint"]
 
 _CODE = {"matchers": None, "pipeline": ("normalise.py", "values.py", "persons.py", "run.py"), "schemas": ("sources.py",)}
 
@@ -40,6 +40,12 @@ def inputs_key(con: duckdb.DuckDBPyConnection, stage: str, settings: Any = None)
         "SELECT source, file_id, sha256 FROM ingested_files WHERE status = 'loaded' ORDER BY source, file_id").fetchall()
     payload = json.dumps({"stage": stage, "files": files, "code": code_fingerprint(), "settings": settings},
                          sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def settings_key(what: str, settings: Any = None) -> str:
+    """A key of the code and settings alone (not the files): what stored state was made with."""
+    payload = json.dumps({"what": what, "code": code_fingerprint(), "settings": settings}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

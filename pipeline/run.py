@@ -22,6 +22,7 @@ import polars as pl
 
 from matchers.case_context import case_context_links, merge_links_into_clusters
 from matchers.comparison import compare_pairs
+from matchers.households import household_relations
 from matchers.linking import LinkSettings, Meter, resolve_people
 from pipeline import reuse
 from pipeline.compare_cache import CachedCompare
@@ -29,8 +30,9 @@ from pipeline.errors import AidLeadsError
 from pipeline.export import LEADS_OF_RUN, export_leads, xlsx_password
 from pipeline.ingest import FileOutcome, ingest_sources
 from pipeline.lifecycle import apply_lifecycle
-from pipeline.normalise import FACT_TABLES, SOURCE_ORDER, normalise_all
+from pipeline.normalise import FACT_TABLES, SOURCE_ORDER, NormalisedData, normalise_all
 from pipeline.persons import id_key, persons_frame, store_resolution, with_id_hmac
+from pipeline.resolve_delta import DeltaOutcome, has_link_state, resolve_changes, store_link_state
 from pipeline.quality import write_quality_report
 from pipeline.score import load_score_inputs, score_leads
 from pipeline.store import open_database, query_frame
@@ -125,20 +127,44 @@ def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
         key = reuse.inputs_key(con, "normalise")
         built_by = reuse.is_current(con, "normalise", key, _NORMALISED)
         if built_by is None:
-            # a source whose files did not change keeps its records (renumbered); only the others are rebuilt
+            # a source whose files did not change keeps its records as they are; the others are rebuilt, their
+            # unchanged rows keeping their record ids (record_changes lists the records added and removed)
             source_keys = reuse.source_keys(con, "normalise", SOURCE_ORDER)
             keep = reuse.kept_sources(con, "normalise", source_keys, _NORMALISED)
-            normalise_all(con, keep=keep)
-            for source in sorted(keep):
-                _count(con, run_id, "normalise", "source_kept", source, 1)
-            reuse.remember(con, "normalise", key, run_id)
-            for source, source_key in source_keys.items():
-                reuse.remember(con, f"normalise/{source}", source_key, run_id)
+            found = con.execute("SELECT run_id FROM stage_state WHERE stage = 'normalise'").fetchall()
+
+            def remember(built: NormalisedData) -> None:  # written with the tables, in their transaction
+                if built.full_build:
+                    counts = [("full_build", "all", 1)]
+                else:
+                    counts = [("source_kept", source, 1) for source in sorted(keep)]
+                    counts += _record_change_counts(con, built.changes)
+                _count_many(con, run_id, "normalise", counts)
+                # what record_changes is relative to: the run that built the person_records it was worked out against
+                base = "full build" if built.full_build or not found else found[0][0]
+                reuse.remember(con, "record_changes", base, run_id)
+                reuse.remember(con, "normalise", key, run_id)
+                for source, source_key in source_keys.items():
+                    reuse.remember(con, f"normalise/{source}", source_key, run_id)
+
+            normalise_all(con, keep=keep, before_commit=remember)
         else:
             _count(con, run_id, "normalise", "reused_from", built_by, 1)
         out = dict(con.execute("SELECT source, count(*) FROM person_records GROUP BY source").fetchall())
         _count_many(con, run_id, "normalise", [("person_records", source, n) for source, n in out.items()])
         return out
+
+
+def _record_change_counts(con: duckdb.DuckDBPyConnection, changes: pl.DataFrame) -> list[tuple[str, str, int]]:
+    """records_added / records_removed / records_kept per source of a delta normalise."""
+    now = dict(con.execute("SELECT source, count(*) FROM person_records GROUP BY source").fetchall())
+    changed = {(c, s): n for c, s, n in changes.group_by("change", "source").len().iter_rows()}
+    counts = []
+    for source in SOURCE_ORDER:
+        added, removed = changed.get(("added", source), 0), changed.get(("removed", source), 0)
+        counts += [("records_added", source, added), ("records_removed", source, removed),
+                   ("records_kept", source, now.get(source, 0) - added)]
+    return counts
 
 
 def stage_reused(config: AidLeadsConfig, run_id: str, stage: str) -> str | None:
@@ -150,15 +176,18 @@ def stage_reused(config: AidLeadsConfig, run_id: str, stage: str) -> str | None:
 
 
 def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = None) -> dict[str, int]:
-    """Link records into persons; `meter` (block / compare / cluster) lets the benchmark time the steps."""
+    """Link records into persons; `meter` (block / compare / cluster) lets the benchmark time the steps.
+
+    A night whose normalise changed a few records resolves only those (pipeline.resolve_delta); the first
+    night, a large change, a code or settings change, or every `linking.full_resolve_every` nights, in full."""
     meter = meter or (lambda step: nullcontext())
     with database(config) as con:
-        key = reuse.inputs_key(con, "resolve", config.linking.model_dump(exclude={"distributed"}))
+        settings_dump = config.linking.model_dump(exclude={"distributed", "incremental", "incremental_max_change",
+                                                           "full_resolve_every"})
+        key = reuse.inputs_key(con, "resolve", settings_dump)
         built_by = reuse.is_current(con, "resolve", key, _RESOLVED)
         if built_by is not None:
             return _resolution_counts(con, run_id, built_by)
-        with meter("block"):
-            records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
         settings = LinkSettings(match_probability=config.linking.match_probability,
                                 max_block_size=config.linking.max_block_size)
         compare = compare_pairs
@@ -167,6 +196,16 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
 
             dist = config.linking.distributed
             compare = dask_compare(dist, scratch_folder(dist, config.work_dir))
+        state_key = reuse.settings_key("link_state", settings_dump)
+        why_full = _why_full_resolution(con, config, state_key)
+        if why_full is None:
+            delta = resolve_changes(con, settings, compare, id_key(config.work_dir), meter)
+            if delta is not None:
+                return _incremental_counts(con, run_id, key, delta)
+            why_full = "no model stored"
+        _count(con, run_id, "resolve", "full", why_full, 1)
+        with meter("block"):
+            records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
         cached = CachedCompare(con, records, compare, run_id)
         resolution = resolve_people(records, settings, meter, cached)
         with meter("cluster"):
@@ -176,8 +215,13 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
             if context.height:
                 resolution.clusters = merge_links_into_clusters(resolution.clusters, context, records)
                 resolution.links = pl.concat([resolution.links, context], how="diagonal_relaxed")
+                # the relations name people as merged along the case, as an incremental night names them
+                resolution.households = household_relations(records, resolution.clusters)
             persons = with_id_hmac(persons_frame(records, resolution.clusters), id_key(config.work_dir))
             store_resolution(con, resolution, persons)
+            store_link_state(con, resolution)
+            if resolution.model is not None:
+                resolution.model.tf = {}  # stored beside the records; not kept in memory or handed on
         stats = {k: int(v) for k, v in resolution.stats.items() if isinstance(v, (int, float))}
         stats["persons"] = persons.height
         stats["links"] = resolution.links.height
@@ -190,7 +234,55 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         _count(con, run_id, "resolve", "pairs_compared", "all", cached.compared)
         stats.update(pairs_reused=cached.reused, pairs_compared=cached.compared)
         reuse.remember(con, "resolve", key, run_id)
+        reuse.remember(con, "link_state", state_key, run_id)
+        reuse.remember(con, "resolve/incremental_nights", "0", run_id)
+        reuse.remember(con, "resolve/records", _normalise_run(con), run_id)
         return stats
+
+
+def _normalise_run(con: duckdb.DuckDBPyConnection) -> str:
+    """The run that built tonight's person_records."""
+    row = con.execute("SELECT run_id FROM stage_state WHERE stage = 'normalise'").fetchall()
+    return row[0][0] if row else ""
+
+
+def _why_full_resolution(con: duckdb.DuckDBPyConnection, config: AidLeadsConfig, state_key: str) -> str | None:
+    """Why tonight resolves in full (a short reason for run_counts), or None when it may resolve the change alone."""
+    linking = config.linking
+    if not linking.incremental:
+        return "incremental resolution is off"
+    if not has_link_state(con):
+        return "first resolution"
+    state = dict(con.execute("SELECT stage, inputs_key FROM stage_state WHERE list_contains(?, stage)",
+                             [["link_state", "resolve/incremental_nights", "resolve/records", "record_changes"]]
+                             ).fetchall())
+    if state.get("link_state") != state_key:
+        return "code or link settings changed"
+    if state.get("record_changes") != state.get("resolve/records"):
+        return "records rebuilt in full"
+    if int(state.get("resolve/incremental_nights") or 0) >= linking.full_resolve_every:
+        return f"a full resolution is due (every {linking.full_resolve_every} incremental nights)"
+    changed, total = con.execute("SELECT (SELECT count(*) FROM record_changes), "
+                                 "(SELECT count(*) FROM person_records)").fetchall()[0]
+    if changed > linking.incremental_max_change * max(total, 1):
+        return "too many records changed"
+    return None
+
+
+def _incremental_counts(con: duckdb.DuckDBPyConnection, run_id: str, key: str, delta: DeltaOutcome) -> dict[str, int]:
+    nights = con.execute("SELECT inputs_key FROM stage_state WHERE stage = 'resolve/incremental_nights'").fetchall()
+    counts = [("incremental", "records_added", delta.stats["records_added"]),
+              ("incremental", "records_removed", delta.stats["records_removed"]),
+              ("incremental", "records_reclustered", delta.stats["people_rebuilt"]),
+              ("pairs_compared", "all", delta.stats["pairs_compared"]), ("persons", "all", delta.persons),
+              *(("links", method, n) for method, n in delta.links.iter_rows())]
+    _count_many(con, run_id, "resolve", counts)
+    reuse.remember(con, "resolve", key, run_id)
+    reuse.remember(con, "resolve/incremental_nights", str(int(nights[0][0]) + 1 if nights else 1), run_id)
+    reuse.remember(con, "resolve/records", _normalise_run(con), run_id)
+    stats = dict(delta.stats)
+    stats.update(persons=delta.persons, links=int(delta.links["n"].sum()), incremental=1)
+    return stats
 
 
 def _resolution_counts(con: duckdb.DuckDBPyConnection, run_id: str, built_by: str) -> dict[str, int]:

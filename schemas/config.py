@@ -50,6 +50,12 @@ class DistributedConfig(_Strict):
 class LinkingConfig(_Strict):
     match_probability: float = Field(0.99, gt=0.5, lt=1.0, description="probabilistic links below this are not made")
     max_block_size: int = Field(5000, ge=10, description="blocks larger than this are skipped and reported")
+    incremental: bool = Field(True, description="a night that changed few records resolves only those "
+                                                "(pipeline.resolve_delta); false: every night in full")
+    incremental_max_change: float = Field(0.1, ge=0.0, le=1.0, description="share of the records added or removed "
+                                          "above which a night resolves in full")
+    full_resolve_every: int = Field(7, ge=1, description="a full resolution (the model estimated again) after this "
+                                    "many incremental nights")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 PERSON_RECORD_COLUMNS: dict[str, tuple[str, str]] = {
     # column: (duckdb type, comment)
-    "record_id": ("BIGINT", "记录号: dense integer, unique within a run's person_records"),
-    "record_key": ("VARCHAR", "稳定记录键: source|file sha256 (12 hex)|row number|role — stable across runs"),
+    "record_id": ("BIGINT", "记录号: integer, unique in person_records; dense after a full build, kept by an unchanged row "
+                            "on later nights (new rows numbered above every id in use)"),
+    "record_key": ("VARCHAR", "稳定记录键: source|MD5 of the row's cells (16 hex)|occurrence of that content in the "
+                              "source (0, 1, …)|role — the same for as long as the row's content is, whichever file or "
+                              "row it is in"),
     "source": ("VARCHAR", "来源: victims / disability / subsistence / enforcement / key_groups"),
     "role": ("VARCHAR", "角色: victim / relative / disability_holder / subsistence_member / applicant / key_group"),
     "file_id": ("BIGINT", "文件号 (ingested_files.file_id)"),

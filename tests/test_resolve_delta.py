@@ -1,0 +1,143 @@
+"""An incremental night's resolution (pipeline.resolve_delta) against a full resolution of the same records.
+
+The first night resolves the county sample in full. Then the same change is made to two copies of its
+database — rows of three rolls dropped, others re-sent with a new phone (removed and added again under a
+new key) — and one copy resolves the change alone, the other everything again. Everyone must end up the
+same person with the same links, evidence and household relations either way.
+"""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline import run as stages
+from pipeline.store import open_database, query_frame
+from schemas.config import config_from_dict
+
+SOURCES = ("victims", "disability", "subsistence", "enforcement", "key_groups")
+
+
+def _config(work: Path, data: Path, **linking):
+    return config_from_dict({"paths": {"work_dir": str(work)}, "linking": linking,
+                             "sources": {s: {"path": str(data / s)} for s in SOURCES}}, base_dir=work)
+
+
+def _change_records(config, every: int) -> tuple[int, int]:
+    """Drop some records of three rolls and re-add half of them with a new phone, as normalise would on a
+    night whose files changed so (record_changes lists them)."""
+    con = open_database(config.database_path)
+    try:
+        records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
+        gone = records.filter((pl.col("record_id") % every == 3 % every)
+                              & pl.col("source").is_in(["disability", "key_groups", "subsistence"]))
+        back = gone.filter(pl.col("record_id") % (2 * every) == 3).with_columns(
+            (pl.int_range(pl.len()) + records["record_id"].max() + 1).alias("record_id"),
+            (pl.col("record_key") + "|new").alias("record_key"),
+            pl.when(pl.col("phone").is_not_null()).then(pl.col("phone").str.slice(0, 10) + "7").alias("phone"))
+        con.register("_gone", gone.select("record_id", "record_key", "source").to_arrow())
+        con.register("_back", back.to_arrow())
+        con.execute("DELETE FROM person_records WHERE record_id IN (SELECT record_id FROM _gone)")
+        con.execute("INSERT INTO person_records BY NAME SELECT * FROM _back")
+        con.execute("""CREATE OR REPLACE TABLE record_changes AS
+                       SELECT record_id, record_key, source, 'removed' AS change FROM _gone
+                       UNION ALL SELECT record_id, record_key, source, 'added' FROM _back""")
+        # normalise built tonight's records from the ones the stored resolution was made of
+        con.execute("INSERT OR REPLACE INTO stage_state VALUES ('normalise', 'tonight', 'Rtonight')")
+        con.execute("DELETE FROM stage_state WHERE stage = 'resolve'")  # the files are the same: do not reuse
+        con.execute("""INSERT OR REPLACE INTO stage_state SELECT 'record_changes', inputs_key, 'Rtonight'
+                       FROM stage_state WHERE stage = 'resolve/records'""")
+        return gone.height, back.height
+    finally:
+        con.close()
+
+
+def _outcome(config) -> dict[str, pl.DataFrame]:
+    con = open_database(config.database_path, read_only=True)
+    try:
+        key_of = "JOIN person_records r USING (record_id)"
+        return {
+            "members": query_frame(con, f"SELECT r.record_key, m.person_id FROM person_members m {key_of} ORDER BY 1"),
+            "links": query_frame(con, """
+                SELECT least(a.record_key, b.record_key) AS k1, greatest(a.record_key, b.record_key) AS k2, l.method,
+                       l.evidence_zh FROM links l JOIN person_records a ON a.record_id = l.record_id_l
+                       JOIN person_records b ON b.record_id = l.record_id_r ORDER BY 1, 2"""),
+            "persons": query_frame(con, "SELECT * FROM persons ORDER BY person_id"),
+            "evidence": query_frame(con, f"SELECT r.record_key, e.evidence_zh FROM record_evidence e {key_of} ORDER BY 1"),
+            "households": query_frame(con, "SELECT * FROM households ORDER BY ALL"),
+        }
+    finally:
+        con.close()
+
+
+def _resolve(config) -> tuple[dict, list[tuple]]:
+    run_id = stages.start_run(config, None)
+    stats = stages.resolve_stage(config, run_id)
+    con = open_database(config.database_path, read_only=True)
+    try:
+        full = con.execute("SELECT subject FROM run_counts WHERE run_id = ? AND stage = 'resolve' AND metric = 'full'",
+                           [run_id]).fetchall()
+    finally:
+        con.close()
+    return stats, full
+
+
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("delta")
+    data = Path(str(resources.files("data_samples").joinpath("county")))
+    config = _config(base / "night1", data)
+    run_id = stages.start_run(config, None)
+    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage):
+        stage(config, run_id)
+    stages.finish_run(config, run_id, "succeeded")
+    return base, data
+
+
+@pytest.mark.parametrize("every", [15, 12])
+def test_an_incremental_resolution_ends_as_a_full_one(first_night, every):
+    base, data = first_night
+    tonight, reference = base / f"incremental{every}", base / f"full{every}"
+    shutil.copytree(base / "night1", tonight)
+    shutil.copytree(base / "night1", reference)
+    incremental = _config(tonight, data, incremental_max_change=0.5)
+    full = _config(reference, data, incremental=False)
+    gone, back = _change_records(incremental, every)
+    assert (gone, back) == _change_records(full, every)
+    assert gone > 20 and back > 10
+
+    stats, why_full = _resolve(incremental)
+    assert why_full == [] and stats["incremental"] == 1, why_full
+    assert stats["records_added"] == back and stats["records_removed"] == gone
+    _, why_full = _resolve(full)
+    assert why_full == [("incremental resolution is off",)]
+
+    mine, theirs = _outcome(incremental), _outcome(full)
+    assert theirs["members"].height > 1500 and theirs["links"].height > 300
+    for table in mine:
+        assert mine[table].equals(theirs[table]), table
+
+
+def test_a_large_change_resolves_in_full(first_night):
+    base, data = first_night
+    shutil.copytree(base / "night1", base / "large")
+    config = _config(base / "large", data)  # at most a tenth of the records may change
+    _change_records(config, 3)
+    stats, why_full = _resolve(config)
+    assert why_full == [("too many records changed",)] and "incremental" not in stats
+
+
+def test_the_full_resolution_comes_back_after_the_set_number_of_nights(first_night):
+    base, data = first_night
+    shutil.copytree(base / "night1", base / "nights")
+    config = _config(base / "nights", data, full_resolve_every=1)
+    _change_records(config, 40)
+    stats, why_full = _resolve(config)
+    assert stats["incremental"] == 1 and why_full == []
+    _change_records(config, 41)
+    stats, why_full = _resolve(config)
+    assert why_full == [("a full resolution is due (every 1 incremental nights)",)]
