@@ -127,8 +127,8 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
         new_keys = hashed_keys(prepared_new)
         folded_new = folded_keys(prepared_new["record_id"], new_keys[0])
         partners = _sharing_a_key(con, folded_new)
-        subset = pl.concat([partners, added]).unique().sort()
-        prepared = prepare_records(_records_in(con, subset))
+        partners = partners.filter(~partners.is_in(added.implode()))
+        prepared = pl.concat([prepared_new, prepare_records(_records_in(con, partners))]).sort("record_id")
         touch = prepared["record_id"].is_in(added.implode()).to_numpy()
         pairs, block_stats = candidate_pairs(prepared, settings.max_block_size, touch=touch)
         stats.update(block_stats)
@@ -142,9 +142,9 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
 
     with meter("cluster"):
         gone = removed.implode()
-        decided = pl.concat([
-            query_frame(con, "SELECT * FROM links WHERE method <> 'case_context' UNION ALL SELECT * FROM links_cut"),
-            new_links], how="vertical_relaxed").filter(
+        stored = "SELECT {cols} FROM links WHERE method <> 'case_context' UNION ALL SELECT {cols} FROM links_cut"
+        ends = pl.concat([query_frame(con, stored.format(cols="record_id_l, record_id_r")),
+                          new_links.select("record_id_l", "record_id_r")]).filter(
             ~pl.col("record_id_l").is_in(gone) & ~pl.col("record_id_r").is_in(gone))
         apart = pl.concat([query_frame(con, "SELECT record_id_l, record_id_r FROM cannot_link_pairs"), new_apart]
                           ).filter(~pl.col("record_id_l").is_in(gone) & ~pl.col("record_id_r").is_in(gone))
@@ -160,22 +160,26 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
         if context_changed:
             seeds = pl.concat([seeds, *(f[c] for f in (old_context, context) for c in ("record_id_l", "record_id_r"))])
         all_ids = query_frame(con, "SELECT record_id FROM person_records ORDER BY record_id")["record_id"]
-        affected = _component_of(all_ids, pl.concat([decided, context], how="diagonal_relaxed"), seeds)
+        affected = _component_of(all_ids, pl.concat([ends, context.select(ends.columns)]), seeds)
         inside = affected.implode()
         frame = _records_in(con, affected)
-        links_s = decided.filter(pl.col("record_id_l").is_in(inside))
+        links_s = pl.concat([_stored_links_within(con, stored, affected), new_links.select(LINK_COLUMNS)],
+                            how="vertical_relaxed").filter(pl.col("record_id_l").is_in(inside)
+                                                           & pl.col("record_id_r").is_in(inside))
         apart_s = apart.filter(pl.col("record_id_l").is_in(inside) & pl.col("record_id_r").is_in(inside))
         clusters, cut = cluster_records(frame.select("record_id", "record_key", "id18"), links_s, apart_s)
         kept = links_s.join(cut.select("record_id_l", "record_id_r"), on=["record_id_l", "record_id_r"], how="anti")
         context_s = context.filter(pl.col("record_id_l").is_in(inside))
         if context_s.height:
             clusters = merge_links_into_clusters(clusters, context_s, frame)
-        final = pl.concat([kept.select(LINK_COLUMNS), context_s.select(LINK_COLUMNS)], how="vertical_relaxed") \
+        final = pl.concat([kept.select(LINK_COLUMNS), context_s], how="diagonal_relaxed").select(LINK_COLUMNS) \
             .sort("record_id_l", "record_id_r")
         persons = with_id_hmac(persons_frame(frame, clusters), id_key)
         touched = pl.concat([affected, removed]).unique()
+        victims_removed = changes.filter((pl.col("change") == "removed") & (pl.col("source") == "victims")).height > 0
         _write(con, touched, removed, final, cut.select(LINK_COLUMNS), new_apart, clusters, persons,
-               folded_new, compared, prepared, context if context_changed else None)
+               folded_new, compared, prepared)
+        _update_households(con, frame, persons["person_id"], everyone=victims_removed)
         stats.update(people_rebuilt=affected.len(), links_cut_by_guard=cut.height)
     links = query_frame(con, "SELECT method, count(*) AS n FROM links GROUP BY method ORDER BY method")
     n_persons = con.execute("SELECT count(*) FROM persons").fetchall()[0][0]
@@ -189,6 +193,17 @@ def _records_in(con: duckdb.DuckDBPyConnection, record_ids: pl.Series) -> pl.Dat
                                 "ORDER BY r.record_id")
     finally:
         con.unregister("_wanted")
+
+
+def _stored_links_within(con: duckdb.DuckDBPyConnection, stored: str, records: pl.Series) -> pl.DataFrame:
+    """The stored decided links (kept and cut) whose left record is among `records` (their right one is too:
+    `records` are whole components)."""
+    con.register("_within", pl.DataFrame({"record_id": records}).to_arrow())
+    try:
+        return query_frame(con, f"SELECT * FROM ({stored.format(cols='*')}) WHERE record_id_l IN "
+                                "(SELECT record_id FROM _within)")
+    finally:
+        con.unregister("_within")
 
 
 def _sharing_a_key(con: duckdb.DuckDBPyConnection, folded_new: pl.DataFrame) -> pl.Series:
@@ -230,8 +245,7 @@ def _no_links(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def _write(con: duckdb.DuckDBPyConnection, touched: pl.Series, removed: pl.Series, links: pl.DataFrame,
            cut: pl.DataFrame, new_apart: pl.DataFrame, clusters: pl.DataFrame, persons: pl.DataFrame,
-           new_keys: pl.DataFrame, compared: pl.DataFrame, prepared: pl.DataFrame,
-           context: pl.DataFrame | None) -> None:
+           new_keys: pl.DataFrame, compared: pl.DataFrame, prepared: pl.DataFrame) -> None:
     """Rewrite the touched people's rows of the resolution tables, in one transaction."""
     frames = {"_touched": pl.DataFrame({"record_id": touched.cast(pl.Int64)}),
               "_removed": pl.DataFrame({"record_id": removed.cast(pl.Int64)}),
@@ -274,12 +288,48 @@ def _write(con: duckdb.DuckDBPyConnection, touched: pl.Series, removed: pl.Serie
     finally:
         for name in frames:
             con.unregister(name)
-    households = household_relations(
-        query_frame(con, """SELECT record_id, source, role, household_key, case_no, relation FROM person_records
-                            WHERE household_key IS NOT NULL OR (source = 'victims' AND case_no IS NOT NULL)
-                            ORDER BY record_id"""),
-        query_frame(con, "SELECT record_id, person_id FROM person_members ORDER BY record_id"))
-    household_table(con, households)
+
+
+def _update_households(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, rebuilt: pl.Series, *,
+                       everyone: bool) -> None:
+    """Household relations of the people rebuilt tonight, from every household roll and victims' case file they
+    appear in (a relation depends on the two people's own rows, and on a case's victims being one person).
+    A night that removed a victim's row may leave a case with a single victim: all relations are then redone."""
+    sql = """SELECT record_id, source, role, household_key, case_no, relation FROM person_records
+             WHERE household_key IS NOT NULL OR (source = 'victims' AND case_no IS NOT NULL)"""
+    if everyone:
+        households = household_relations(query_frame(con, sql + " ORDER BY record_id"),
+                                         query_frame(con, "SELECT record_id, person_id FROM person_members ORDER BY record_id"))
+        household_table(con, households)
+        return
+    places = pl.DataFrame({"household_key": frame["household_key"].drop_nulls().unique()})
+    cases = pl.DataFrame({"case_no": frame.filter(pl.col("source") == "victims")["case_no"].drop_nulls().unique()})
+    con.register("_places", places.to_arrow())
+    con.register("_cases", cases.to_arrow())
+    con.register("_rebuilt", pl.DataFrame({"person_id": rebuilt}).to_arrow())
+    try:
+        records = query_frame(con, f"""SELECT * FROM ({sql}) WHERE household_key IN (SELECT household_key FROM _places)
+                                       OR (source = 'victims' AND case_no IN (SELECT case_no FROM _cases))
+                                       ORDER BY record_id""")
+        con.register("_here", records.select("record_id").to_arrow())
+        clusters = query_frame(con, "SELECT record_id, person_id FROM person_members "
+                                    "WHERE record_id IN (SELECT record_id FROM _here) ORDER BY record_id")
+        mine = pl.col("person_id").is_in(rebuilt.implode()) | pl.col("household_person_id").is_in(rebuilt.implode())
+        con.register("_relations", household_relations(records, clusters).filter(mine).to_arrow())
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("""DELETE FROM households WHERE person_id IN (SELECT person_id FROM _rebuilt)
+                           OR household_person_id IN (SELECT person_id FROM _rebuilt)
+                           OR person_id NOT IN (SELECT person_id FROM persons)
+                           OR household_person_id NOT IN (SELECT person_id FROM persons)""")
+            con.execute("INSERT INTO households BY NAME SELECT * FROM _relations")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        for name in ("_places", "_cases", "_rebuilt", "_here", "_relations"):
+            con.unregister(name)
 
 
 def _with_keys(compared: pl.DataFrame, prepared: pl.DataFrame) -> pl.DataFrame:
