@@ -317,9 +317,39 @@ def run_bench(persons: int, seed: int, *, data_root: Path, work_root: Path, repe
         report.incremental = {"changed_file": changed, "stage_seconds": night["stage_seconds"],
                               "ratio_to_full": night["stage_seconds"] / max(report.stage_seconds, 1e-9),
                               "stages": night["stages"]}
+        # the same files resolved in full from scratch: what did resolving the change alone cost in accuracy?
+        reference = work_root / f"p{persons}-s{seed}-full-after-change"
+        shutil.rmtree(reference, ignore_errors=True)
+        _child(["measure", str(data_dir), str(reference), "no-quality"])
+        report.incremental["vs_full"] = compare_resolutions(work / "aidleads.duckdb", reference / "aidleads.duckdb")
     if prefect:
         report.prefect = _prefect_run(data_dir, work_root / f"p{persons}-s{seed}-prefect", report.process_seconds)
     return report
+
+
+def compare_resolutions(mine: Path, theirs: Path) -> dict[str, int]:
+    """Two resolutions of the same files, compared by record key: records whose person differs, links
+    (pair and method) found by one only."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{mine}' AS a (READ_ONLY); ATTACH '{theirs}' AS b (READ_ONLY)")
+        members = """SELECT r.record_key, m.person_id FROM {db}.person_members m
+                     JOIN {db}.person_records r USING (record_id)"""
+        links = """SELECT least(x.record_key, y.record_key) AS k1, greatest(x.record_key, y.record_key) AS k2, l.method
+                   FROM {db}.links l JOIN {db}.person_records x ON x.record_id = l.record_id_l
+                   JOIN {db}.person_records y ON y.record_id = l.record_id_r"""
+        row = con.execute(f"""
+            SELECT (SELECT count(*) FROM ({members.format(db='a')})),
+                   (SELECT count(*) FROM ({members.format(db='a')}) a FULL JOIN ({members.format(db='b')}) b
+                      USING (record_key) WHERE a.person_id IS DISTINCT FROM b.person_id),
+                   (SELECT count(*) FROM ({links.format(db='a')} EXCEPT {links.format(db='b')})),
+                   (SELECT count(*) FROM ({links.format(db='b')} EXCEPT {links.format(db='a')}))""").fetchall()[0]
+    finally:
+        con.close()
+    return {"records": row[0], "records_in_another_person": row[1], "links_only_incremental": row[2],
+            "links_only_full": row[3]}
 
 
 def _prefect_run(data_dir: Path, work: Path, process_seconds: float) -> dict[str, Any]:

@@ -543,6 +543,12 @@ def _print_bench(report: Any) -> None:
         i = report.incremental
         out.print(f"incremental night ({i['changed_file']}): {i['stage_seconds']:.2f} s = "
                   f"{100 * i['ratio_to_full']:.0f}% of the full run")
+        out.print("  per stage: " + ", ".join(f"{st['stage']} {st['seconds']:.2f} s" for st in i["stages"]))
+        if "vs_full" in i:
+            v = i["vs_full"]
+            out.print(f"  against a full run on the same files: {v['records_in_another_person']:,} of {v['records']:,} "
+                      f"records in another person; links found by one only: {v['links_only_incremental']:,} "
+                      f"(incremental) / {v['links_only_full']:,} (full)")
     if report.prefect:
         p = report.prefect
         if "error" in p:

@@ -70,10 +70,11 @@ FACT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
 class NormalisedData:
     """What one normalise run built and stored."""
 
-    records: pl.DataFrame  # the rebuilt sources' records with their stored ids (every record on a full build)
-    facts: dict[str, pl.DataFrame]  # the rebuilt sources' fact tables
+    records: pl.DataFrame  # the records parsed tonight: every record on a full build, a delta's new ones
+    facts: dict[str, pl.DataFrame]  # the fact rows of the records parsed tonight
     changes: pl.DataFrame  # the rows written to record_changes (none on a full build)
     full_build: bool  # every source rebuilt and renumbered densely
+    rows_parsed: dict[str, int]  # raw rows parsed per rebuilt source (a delta parses only the rows that are new)
 
 
 RECORD_CHANGES: tuple[str, dict[str, str]] = (
@@ -95,12 +96,7 @@ def load_active_rows(con: duckdb.DuckDBPyConnection, source: str, *, exclude: Se
     so two identical rows stay apart.
     """
     without = f" EXCLUDE ({', '.join(exclude)})" if exclude else ""
-    key = ""
-    if content_key:
-        # cells joined by the unit separator, a null as the record separator (neither occurs in a typed cell);
-        # MD5, for speed: the key names a row among one source's, it guards nothing
-        cells = ", ".join(f'coalesce(r."{c}", chr(30))' for c in _content_columns(con, source))
-        key = f", left(md5(concat_ws(chr(31), {cells})), 16) AS row_key"
+    key = f", {_content_hash_sql(con, source)} AS row_key" if content_key else ""
     rows = query_frame(con,
         f"""SELECT r.*{without}{key} FROM {raw_table(source)} r
             JOIN ingested_files f USING (file_id)
@@ -120,6 +116,14 @@ def _with_occurrence(content: pl.Series) -> pl.Series:
         counted = pl.DataFrame({"c": content.filter(repeated)}).select(pl.int_range(pl.len(), dtype=pl.Int64).over("c"))
         occurrence = _replaced(occurrence, repeated, counted.to_series())
     return pl.select(pl.concat_str(content, pl.lit("|"), occurrence.cast(pl.String))).to_series().alias(content.name)
+
+
+def _content_hash_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """The SQL of a raw row's content hash (the raw table aliased `r`)."""
+    # cells joined by the unit separator, a null as the record separator (neither occurs in a typed cell);
+    # MD5, for speed: the key names a row among one source's, it guards nothing
+    cells = ", ".join(f'coalesce(r."{c}", chr(30))' for c in _content_columns(con, source))
+    return f"left(md5(concat_ws(chr(31), {cells})), 16)"
 
 
 _NOT_CONTENT = (*LINEAGE_COLUMNS, "extra_columns")  # where a row was read from, and cells no field claims
@@ -220,19 +224,41 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = (),
 
     With nothing in `keep`, a full build: every record is rebuilt and numbered densely in SOURCE_ORDER.
     Otherwise a delta: the sources in `keep` (the caller knows their files and the code have not changed
-    since they were built) are not read nor written. The other sources are rebuilt; a rebuilt record whose
-    record_key the source already had keeps that record_id (tonight's lineage replaces the stored one), new
-    keys get ids above every id in use, and stored records whose keys are gone are deleted — the table
-    record_changes lists those added and removed. A source's records depend on its own rows alone, so the
-    records and facts equal those of a full build on the same files, record ids aside.
+    since they were built) are not read nor written. Of the other sources, only the rows whose row key the
+    stored records do not have are parsed: they get ids above every id in use. A row whose key is stored
+    keeps its record and fact rows as they are (they depend on the row's cells and the code alone) with
+    tonight's lineage (file and row number); stored records whose keys are gone are deleted with their fact
+    rows — the table record_changes lists those added and removed. So the records and facts equal those of
+    a full build on the same files, record ids and the fact tables' row order aside.
 
     `before_commit` runs inside the transaction that writes the tables, after them (the caller's own
     bookkeeping, so that it is written with the tables or not at all).
     """
+    rebuilt = [source for source in SOURCE_ORDER if source not in keep]
+    stored: dict[str, _StoredSource] = {}
+    if keep:
+        found = _stored_sources(con, rebuilt)
+        if found is None:
+            return normalise_all(con, before_commit=before_commit)
+        stored = found
+    kept: dict[str, pl.DataFrame] = {}  # per rebuilt source: the rows kept as stored (row_key and tonight's lineage)
+    parsed: dict[str, int] = {}
+
+    def new_rows(source: str, rows: pl.DataFrame) -> pl.DataFrame:
+        """The rows to parse tonight: all on a full build, those whose key is not stored on a delta."""
+        known = stored[source].row_keys if source in stored else None
+        if known is None or not rows.height:
+            parsed[source] = rows.height
+            return rows
+        is_kept = rows["row_key"].is_in(known.implode())
+        kept[source] = rows.filter(is_kept).select("row_key", *(c for c in _KEPT_LINEAGE if c in rows.columns))
+        parsed[source] = rows.height - kept[source].height
+        return rows.filter(~is_kept)
+
     mentions: list[pl.DataFrame] = []
     facts_raw: dict[str, dict[str, pl.Series]] = {}
 
-    v = _active_rows(con, "victims") if "victims" not in keep else pl.DataFrame()
+    v = new_rows("victims", _active_rows(con, "victims")) if "victims" not in keep else pl.DataFrame()
     if v.height:
         roles = _per_distinct_row(pl.DataFrame([_col(v, "person_role"), _col(v, "relation")]),
                                   lambda r, rel: "relative" if _is_relative(r, rel) else "victim", pl.String)
@@ -253,7 +279,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = (),
             "victim_fault": _col(v, "victim_fault"),
         }
 
-    d = _active_rows(con, "disability") if "disability" not in keep else pl.DataFrame()
+    d = new_rows("disability", _active_rows(con, "disability")) if "disability" not in keep else pl.DataFrame()
     if d.height:
         cert = _col(d, "cert_no")
         mentions.append(_mentions(
@@ -271,8 +297,13 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = (),
 
     s = _active_rows(con, "subsistence") if "subsistence" not in keep else pl.DataFrame()
     if s.height:
-        keys, by_file = _household_keys(s)
-        s = s.with_columns(_row_keys_with_household(s["row_key"], keys, by_file))
+        # a row key covers the household key where that depends on the file: worked out before the split on
+        # a delta (for the rows without a household id, the only ones whose key can), for the rest after it
+        s = _with_household_keys(s, _without_household_id(s) if keep else None)
+        s = new_rows("subsistence", s)
+        s = _with_household_keys(s, s["_household_key"].is_null())
+    if s.height:
+        keys = s["_household_key"]
         mentions.append(_mentions(
             s, "subsistence", pl.Series(["subsistence_member"] * s.height), name=_col(s, "name"),
             id_number=_col(s, "id_number"), gender=_col(s, "gender"), phone=_col(s, "phone"),
@@ -283,7 +314,8 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = (),
             "town": _col(s, "town"), "village": _col(s, "village"), "start_date": parse_dates(_col(s, "start_date")),
         }
 
-    e = _one_row_per_applicant(_active_rows(con, "enforcement")) if "enforcement" not in keep else pl.DataFrame()
+    e = (_one_row_per_applicant(new_rows("enforcement", _active_rows(con, "enforcement")))
+         if "enforcement" not in keep else pl.DataFrame())
     enforcement_frame: dict[str, pl.Series] | None = None
     if e.height:
         person_mask = ~_organisation_mask(_col(e, "applicant_name"))
@@ -306,7 +338,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = (),
             "court": _col(e, "court"), "cause": _col(e, "cause"), "origin_case_no": _col(e, "origin_case_no"),
         }
 
-    k = _active_rows(con, "key_groups") if "key_groups" not in keep else pl.DataFrame()
+    k = new_rows("key_groups", _active_rows(con, "key_groups")) if "key_groups" not in keep else pl.DataFrame()
     if k.height:
         mentions.append(_mentions(
             k, "key_groups", pl.Series(["key_group"] * k.height), name=_col(k, "name"),
@@ -317,41 +349,127 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = (),
         }
 
     records = _records_frame(mentions)
-    rebuilt = [source for source in SOURCE_ORDER if source not in keep]
+    delta: _Delta | None = None
     changes = pl.DataFrame(schema=_CHANGES_SCHEMA)
     if keep:
-        with_ids = _with_stored_ids(con, records, rebuilt)
-        if with_ids is None:
-            return normalise_all(con, before_commit=before_commit)
-        records, changes = with_ids
+        records, changes, delta = _delta_records(con, records, stored, kept)
     built = NormalisedData(records=records, facts=_facts_frames(records, facts_raw, enforcement_frame),
-                           changes=changes, full_build=not keep)
-    _store(con, built, None if not keep else rebuilt, before_commit)
+                           changes=changes, full_build=not keep, rows_parsed=parsed)
+    _store(con, built, None if not keep else rebuilt, delta, before_commit)
     return built
 
 
-def _with_stored_ids(con: duckdb.DuckDBPyConnection, built: pl.DataFrame,
-                     rebuilt: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """The rebuilt sources' records with the ids their keys have in person_records, new keys numbered above
-    every id in use (in build order); and the added and removed records (record_changes). None when the
-    stored records do not have one key each."""
-    stored = query_frame(con, "SELECT record_id, record_key, source FROM person_records "
-                              "WHERE list_contains(?, source)", [list(rebuilt)])
-    if stored["record_key"].n_unique() != stored.height:
-        return None  # not a table this code made: the caller builds in full
-    previous = stored.select("record_key", pl.col("record_id").alias("stored_id"))
-    stored_ids = built.select("record_key").join(previous, on="record_key", how="left",
-                                                 maintain_order="left")["stored_id"]
+_KEPT_LINEAGE = ("file_id", "source_file", "row_number")  # what a kept record takes from tonight's row
+
+
+@dataclass
+class _StoredSource:
+    """What a delta night finds stored of one rebuilt source."""
+
+    records: pl.DataFrame  # record_id, record_key, source, row_key and lineage of its records
+    row_keys: pl.Series | None  # the row keys whose records and fact rows can be kept; None: none, parse every row
+    fact_rows: pl.DataFrame | None = None  # enforcement: file_id, row_number, row_key of its fact rows' raw rows
+
+
+@dataclass
+class _Delta:
+    """How a delta night changes the stored tables besides inserting the records it parsed."""
+
+    dropped: pl.DataFrame  # record_id of the stored records not kept (removed, or parsed again)
+    moved: pl.DataFrame  # record_id and tonight's lineage of the kept records whose lineage changed
+    enforcement_gone: pl.DataFrame | None  # file_id, row_number of the stored enforcement fact rows not kept
+    enforcement_moved: pl.DataFrame | None  # old_file_id, old_row_number → file_id, row_number of the kept ones
+    enforcement_replaced: bool  # enforcement rebuilt and its fact rows not keyed: every stored one goes
+
+
+def _stored_sources(con: duckdb.DuckDBPyConnection, rebuilt: Sequence[str]) -> dict[str, _StoredSource] | None:
+    """The rebuilt sources' stored records and the row keys they were built from; None when the stored records
+    do not have one key each (not a table this code made: the caller builds in full)."""
+    records = query_frame(con, """SELECT record_id, record_key, source, file_id, source_file, row_number,
+                                         split_part(record_key, '|', 2) || '|' || split_part(record_key, '|', 3)
+                                         AS row_key
+                                  FROM person_records WHERE list_contains(?, source)""", [list(rebuilt)])
+    if records["record_key"].n_unique() != records.height:
+        return None
+    stored: dict[str, _StoredSource] = {}
+    for source in rebuilt:
+        own = records.filter(pl.col("source") == source)
+        stored[source] = _StoredSource(own, own["row_key"].unique())
+    if "enforcement" in stored:
+        stored["enforcement"] = _stored_enforcement(con, stored["enforcement"].records)
+    return stored
+
+
+def _stored_enforcement(con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> _StoredSource:
+    """The stored enforcement rows, keyed by the raw rows behind its fact rows (an organisation's has no record).
+
+    Every row in force when they were built has a fact row, so their files are those in force then: their raw
+    rows, in the order load_active_rows read them, give the row keys they had. Without one raw row per fact row
+    lineage (a workbook's sheets share row numbers), no row can be kept: every row is parsed again."""
+    parse_all = _StoredSource(records, None)
+    lineage = con.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = "
+                          "'enforcement_facts' AND column_name IN ('file_id', 'row_number')").fetchall()[0][0]
+    if lineage != 2:
+        return parse_all
+    rows = query_frame(con, f"""SELECT r.file_id, r.row_number::BIGINT AS row_number,
+                                       {_content_hash_sql(con, 'enforcement')} AS row_key
+                                FROM {raw_table('enforcement')} r
+                                WHERE r.file_id IN (SELECT DISTINCT file_id FROM enforcement_facts)
+                                ORDER BY r.file_id, r.row_number""")
+    rows = rows.with_columns(_with_occurrence(rows["row_key"]))
+    unmatched = con.execute(f"""SELECT count(*) FROM enforcement_facts f WHERE NOT EXISTS (
+                                    SELECT 1 FROM {raw_table('enforcement')} r
+                                    WHERE r.file_id = f.file_id AND r.row_number = f.row_number)""").fetchall()[0][0]
+    ambiguous = rows.select("file_id", "row_number").is_duplicated().any()
+    if unmatched or ambiguous or not records["row_key"].is_in(rows["row_key"].implode()).all():
+        return parse_all
+    return _StoredSource(records, rows["row_key"], fact_rows=rows)
+
+
+def _delta_records(con: duckdb.DuckDBPyConnection, built: pl.DataFrame, stored: dict[str, _StoredSource],
+                   kept: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame, _Delta]:
+    """The parsed records with their ids (a key already stored keeps its id; new keys are numbered above every id
+    in use, in build order), the added and removed records (record_changes), and what else changes."""
+    previous = pl.concat([s.records for s in stored.values()])
+    tonight_kept = pl.concat([rows.select("row_key", *_KEPT_LINEAGE).with_columns(pl.lit(source).alias("source"))
+                              for source, rows in kept.items()]) if kept else None
+    if tonight_kept is None:
+        kept_records = previous.head(0).select("record_id", *_KEPT_LINEAGE)
+    else:
+        kept_records = previous.select("record_id", "source", "row_key").join(tonight_kept, on=["source", "row_key"], how="inner").select(
+            "record_id", *(pl.col(c).cast(previous.schema[c]) for c in _KEPT_LINEAGE))
+    stored_ids = built.select("record_key").join(previous.select("record_key", pl.col("record_id").alias("stored_id")),
+                                                 on="record_key", how="left", maintain_order="left")["stored_id"]
     new = stored_ids.is_null()
     first = _highest_record_id(con) + 1
     ids = _replaced(stored_ids, new, pl.int_range(first, first + int(new.sum()), dtype=pl.Int64, eager=True))
     records = built.with_columns(ids.alias("record_id"))
-    removed = stored.join(built.select("record_key"), on="record_key", how="anti")
+    dropped = previous.join(kept_records, on="record_id", how="anti")
+    removed = dropped.join(built.select("record_key"), on="record_key", how="anti")
     changes = pl.concat([
         removed.select("record_id", pl.lit("removed").alias("change"), "record_key", "source"),
         records.filter(new).select("record_id", pl.lit("added").alias("change"), "record_key", "source"),
     ]).cast(_CHANGES_SCHEMA).sort("record_id")
-    return records, changes
+    was = previous.select("record_id", *(pl.col(c).alias(f"was_{c}") for c in _KEPT_LINEAGE))
+    moved = kept_records.join(was, on="record_id").filter(
+        pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"was_{c}")) for c in _KEPT_LINEAGE)).select(
+        "record_id", *_KEPT_LINEAGE)
+    gone = moved_facts = None
+    enforcement = stored.get("enforcement")
+    if enforcement is not None and enforcement.fact_rows is not None:
+        tonight = kept.get("enforcement", pl.DataFrame(schema={"row_key": pl.String, "file_id": pl.Int64,
+                                                               "row_number": pl.Int64}))
+        tonight = tonight.select("row_key", pl.col("file_id").cast(pl.Int64), pl.col("row_number").cast(pl.Int64))
+        before = enforcement.fact_rows.rename({"file_id": "old_file_id", "row_number": "old_row_number"})
+        gone = before.join(tonight, on="row_key", how="anti").select(
+            pl.col("old_file_id").alias("file_id"), pl.col("old_row_number").alias("row_number"))
+        moved_facts = before.join(tonight, on="row_key", how="inner").filter(
+            (pl.col("old_file_id") != pl.col("file_id")) | (pl.col("old_row_number") != pl.col("row_number"))).select(
+            "old_file_id", "old_row_number", "file_id", "row_number")
+    delta = _Delta(dropped=dropped.select("record_id"), moved=moved, enforcement_gone=gone,
+                   enforcement_moved=moved_facts,
+                   enforcement_replaced=enforcement is not None and enforcement.fact_rows is None)
+    return records, changes, delta
 
 
 def _highest_record_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -418,6 +536,28 @@ def _row_keys_with_household(row_keys: pl.Series, household_keys: pl.Series, by_
     hashed = map_distinct(basis, lambda b: hashlib.sha256(b.encode("utf-8")).hexdigest()[:16], pl.String)
     mixed = pl.select(pl.concat_str(hashed, pl.lit("|"), parts["field_1"])).to_series()
     return _replaced(row_keys, by_file, mixed).alias("row_key")
+
+
+def _without_household_id(rows: pl.DataFrame) -> pl.Series:
+    """Subsistence rows without a household id: the only ones whose household key can depend on the file."""
+    return (_col(rows, "household_id") == "").fill_null(True)
+
+
+def _with_household_keys(rows: pl.DataFrame, where: pl.Series | None) -> pl.DataFrame:
+    """Subsistence rows with the household key of the rows `where` says (every row when None) in
+    `_household_key`, and those rows' keys covering it where it depends on the file (`_row_keys_with_household`)."""
+    if "_household_key" not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, pl.String).alias("_household_key"))
+    if where is None:
+        keys, by_file = _household_keys(rows)
+        return rows.with_columns(_row_keys_with_household(rows["row_key"], keys, by_file), keys.alias("_household_key"))
+    if not where.any():
+        return rows
+    part = rows.filter(where)
+    keys, by_file = _household_keys(part)
+    row_keys = _row_keys_with_household(part["row_key"], keys, by_file)
+    return rows.with_columns(_replaced(rows["row_key"], where, row_keys),
+                             _replaced(rows["_household_key"], where, keys))
 
 
 def _household_keys(rows: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
@@ -511,11 +651,12 @@ def _facts_frames(records: pl.DataFrame, raw: dict[str, dict[str, pl.Series]],
 
 
 def _store(con: duckdb.DuckDBPyConnection, built: NormalisedData, rebuilt: Sequence[str] | None,
-           before_commit: Callable[[NormalisedData], None] | None) -> None:
+           delta: _Delta | None, before_commit: Callable[[NormalisedData], None] | None) -> None:
     """Write tonight's records, facts and changes in one transaction (a killed run leaves last night's tables).
 
-    `rebuilt` None: a full build, every table replaced. Otherwise only the rebuilt sources' rows of
-    person_records are deleted and inserted again, and only their fact tables replaced."""
+    `rebuilt` None: a full build, every table replaced. Otherwise `delta` says which of the rebuilt sources'
+    stored records and fact rows go and which kept ones take tonight's lineage; the records and fact rows
+    parsed tonight are inserted."""
     comments = {name: comment for name, (_, comment) in PERSON_RECORD_COLUMNS.items()}
     registered: list[str] = []
 
@@ -528,16 +669,22 @@ def _store(con: duckdb.DuckDBPyConnection, built: NormalisedData, rebuilt: Seque
     try:
         con.execute("BEGIN TRANSACTION")
         try:
-            if rebuilt is None:
+            if delta is None:  # a full build
                 _replace(con, "person_records", source_of(built.records), "人员记录: one row per mention of a person in a "
                          "source row", comments)
             else:
-                con.execute("DELETE FROM person_records WHERE list_contains(?, source)", [list(rebuilt)])
+                _update_records(con, delta, source_of)
                 con.execute(f"INSERT INTO person_records BY NAME SELECT * FROM {source_of(built.records)}")
             for table, (comment, column_comments) in FACT_TABLES.items():
                 if rebuilt is not None and _FACT_SOURCE[table] not in rebuilt:
                     continue
                 frame = built.facts.get(table)
+                if delta is not None:
+                    _update_facts(con, table, delta, source_of)
+                    if _has_rows(con, table):  # kept rows: tonight's new ones are added to them
+                        if frame is not None:
+                            _append(con, table, source_of(frame), comment, column_comments)
+                        continue
                 if frame is None:
                     frame = pl.DataFrame(schema={c: (pl.Int64 if c in ("record_id", "file_id", "row_number")
                                                      else pl.String) for c in column_comments})
@@ -552,6 +699,57 @@ def _store(con: duckdb.DuckDBPyConnection, built: NormalisedData, rebuilt: Seque
     finally:
         for name in registered:
             con.unregister(name)
+
+
+def _update_records(con: duckdb.DuckDBPyConnection, delta: _Delta, source_of: Callable[[pl.DataFrame], str]) -> None:
+    """Delete the stored records a delta does not keep; the kept ones whose row moved take tonight's lineage."""
+    if delta.dropped.height:
+        con.execute(f"DELETE FROM person_records WHERE record_id IN (SELECT record_id FROM {source_of(delta.dropped)})")
+    if delta.moved.height:
+        con.execute(f"""UPDATE person_records p SET file_id = m.file_id, source_file = m.source_file,
+                               row_number = m.row_number
+                        FROM {source_of(delta.moved)} m WHERE p.record_id = m.record_id""")
+
+
+def _update_facts(con: duckdb.DuckDBPyConnection, table: str, delta: _Delta,
+                  source_of: Callable[[pl.DataFrame], str]) -> None:
+    """Delete a rebuilt source's fact rows a delta does not keep; kept enforcement rows take tonight's lineage."""
+    if table != "enforcement_facts":
+        if delta.dropped.height:
+            con.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT record_id FROM {source_of(delta.dropped)})")
+        return
+    if delta.enforcement_replaced:
+        con.execute(f"DELETE FROM {table}")
+        return
+    # keyed by their raw rows (an organisation's fact row has no record): the gone ones by last night's lineage
+    if delta.enforcement_gone is not None and delta.enforcement_gone.height:
+        con.execute(f"""DELETE FROM {table} f USING {source_of(delta.enforcement_gone)} g
+                        WHERE f.file_id = g.file_id AND f.row_number = g.row_number""")
+    if delta.enforcement_moved is not None and delta.enforcement_moved.height:
+        con.execute(f"""UPDATE {table} f SET file_id = m.file_id, row_number = m.row_number
+                        FROM {source_of(delta.enforcement_moved)} m
+                        WHERE f.file_id = m.old_file_id AND f.row_number = m.old_row_number""")
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+                         [table]).fetchall()[0][0]
+    return bool(exists) and con.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchall()[0][0]
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: str, source: str, comment: str,
+            column_comments: dict[str, str]) -> None:
+    """Add the rows of the registered frame `source` to `table`; where a column of the table had only nulls
+    so far and gets its first values, the table is made again with the type a full build would give it."""
+    stored = {r[0]: r[1] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    adding = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    if set(adding) == set(stored) and all(t in (stored[c], '"NULL"') for c, t in adding.items()):
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {source}")
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _normalised_kept AS SELECT * FROM {table}")
+    _replace(con, table, f"(SELECT * FROM _normalised_kept UNION ALL BY NAME SELECT * FROM {source})", comment,
+             column_comments)
+    con.execute("DROP TABLE _normalised_kept")
 
 
 def _replace(con: duckdb.DuckDBPyConnection, table: str, source: str, comment: str,

@@ -127,8 +127,9 @@ def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
         key = reuse.inputs_key(con, "normalise")
         built_by = reuse.is_current(con, "normalise", key, _NORMALISED)
         if built_by is None:
-            # a source whose files did not change keeps its records as they are; the others are rebuilt, their
-            # unchanged rows keeping their record ids (record_changes lists the records added and removed)
+            # a source whose files did not change keeps its records as they are; of the others only the new rows
+            # are parsed, the unchanged ones keeping their records and ids (record_changes lists those added and
+            # removed; rows_parsed counts the rows parsed per source)
             source_keys = reuse.source_keys(con, "normalise", SOURCE_ORDER)
             keep = reuse.kept_sources(con, "normalise", source_keys, _NORMALISED)
             found = con.execute("SELECT run_id FROM stage_state WHERE stage = 'normalise'").fetchall()
@@ -139,6 +140,7 @@ def normalise_stage(config: AidLeadsConfig, run_id: str) -> dict[str, int]:
                 else:
                     counts = [("source_kept", source, 1) for source in sorted(keep)]
                     counts += _record_change_counts(con, built.changes)
+                counts += [("rows_parsed", source, n) for source, n in built.rows_parsed.items()]
                 _count_many(con, run_id, "normalise", counts)
                 # what record_changes is relative to: the run that built the person_records it was worked out against
                 base = "full build" if built.full_build or not found else found[0][0]
@@ -225,13 +227,12 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         stats = {k: int(v) for k, v in resolution.stats.items() if isinstance(v, (int, float))}
         stats["persons"] = persons.height
         stats["links"] = resolution.links.height
-        for method, n in resolution.links.group_by("method").len().iter_rows():
-            _count(con, run_id, "resolve", "links", method, n)
-        _count(con, run_id, "resolve", "persons", "all", persons.height)
         with meter("compare"):
             cached.store()
-        _count(con, run_id, "resolve", "pairs_reused", "all", cached.reused)
-        _count(con, run_id, "resolve", "pairs_compared", "all", cached.compared)
+        _count_many(con, run_id, "resolve", [
+            *(("links", method, n) for method, n in resolution.links.group_by("method").len().iter_rows()),
+            ("persons", "all", persons.height), ("pairs_reused", "all", cached.reused),
+            ("pairs_compared", "all", cached.compared)])
         stats.update(pairs_reused=cached.reused, pairs_compared=cached.compared)
         reuse.remember(con, "resolve", key, run_id)
         reuse.remember(con, "link_state", state_key, run_id)
@@ -287,12 +288,10 @@ def _incremental_counts(con: duckdb.DuckDBPyConnection, run_id: str, key: str, d
 
 def _resolution_counts(con: duckdb.DuckDBPyConnection, run_id: str, built_by: str) -> dict[str, int]:
     """The counts of a resolution reused from an earlier run (nothing it was built from has changed)."""
-    _count(con, run_id, "resolve", "reused_from", built_by, 1)
     links = con.execute("SELECT method, count(*) FROM links GROUP BY method").fetchall()
-    for method, n in links:
-        _count(con, run_id, "resolve", "links", method, n)
     persons = con.execute("SELECT count(*) FROM persons").fetchall()[0][0]
-    _count(con, run_id, "resolve", "persons", "all", persons)
+    _count_many(con, run_id, "resolve", [("reused_from", built_by, 1), *(("links", m, n) for m, n in links),
+                                         ("persons", "all", persons)])
     return {"persons": persons, "links": sum(n for _, n in links), "reused": 1}
 
 
@@ -319,10 +318,8 @@ def score_stage(config: AidLeadsConfig, run_id: str, today: dt.date | None = Non
                    UNION ALL SELECT victim_person_id, case_no FROM leads WHERE status = 'aided') GROUP BY p""").fetchall())
         leads = score_leads(records, facts, evidence, config.scoring, _lead_key(config), today=today, aided_before=aided)
         counts = apply_lifecycle(con, leads, run_id)
-        for tier in ("A", "B", "C"):
-            _count(con, run_id, "score", "leads", tier, counts.get(tier, 0))
-        for change in ("new", "changed", "unchanged"):
-            _count(con, run_id, "score", "leads_change", change, counts.get(change, 0))
+        _count_many(con, run_id, "score", [("leads", tier, counts.get(tier, 0)) for tier in ("A", "B", "C")]
+                    + [("leads_change", c, counts.get(c, 0)) for c in ("new", "changed", "unchanged")])
         return counts
 
 

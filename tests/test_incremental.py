@@ -9,8 +9,10 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+import openpyxl
 import polars as pl
 
+from pipeline import normalise
 from pipeline import run as stages
 from pipeline.normalise import FACT_TABLES
 from pipeline.store import open_database, query_frame
@@ -38,9 +40,12 @@ def _night(config) -> tuple[str, dict]:
     return run_id, out
 
 
-def _by_key(con, table: str, order: str) -> pl.DataFrame:
-    """A table with its record ids replaced by the records' keys (ids differ between a delta and a full build)."""
+def _by_key(con, table: str) -> pl.DataFrame:
+    """A table with its record ids replaced by the records' keys and its file ids by the files' SHA-256 (ids differ
+    between a delta and a full build, and a replaced roll's file id is new), in an order both share: by record key,
+    then by every column (an organisation's enforcement fact row has no record)."""
     keys = "SELECT record_id, record_key FROM person_records"
+    files = "SELECT file_id, sha256 AS file_sha256 FROM ingested_files"
     if table == "links":
         return query_frame(con, f"""SELECT least(kl.record_key, kr.record_key) AS key_a,
                                            greatest(kl.record_key, kr.record_key) AS key_b,
@@ -48,23 +53,25 @@ def _by_key(con, table: str, order: str) -> pl.DataFrame:
                                     FROM links l JOIN ({keys}) kl ON kl.record_id = l.record_id_l
                                     JOIN ({keys}) kr ON kr.record_id = l.record_id_r
                                     ORDER BY key_a, key_b, method, evidence_zh""")
-    if table == "person_records":  # a replaced roll's file id is new
-        return query_frame(con, f"SELECT * EXCLUDE (record_id, file_id) FROM person_records ORDER BY {order}")
-    lineage = ", file_id" if table == "enforcement_facts" else ""
-    return query_frame(con, f"""SELECT k.record_key, t.* EXCLUDE (record_id{lineage})
-                                FROM {table} t LEFT JOIN ({keys}) k USING (record_id) ORDER BY {order}""")
+    if table == "person_records":
+        return query_frame(con, f"""SELECT t.* EXCLUDE (record_id, file_id), f.file_sha256 FROM person_records t
+                                    LEFT JOIN ({files}) f USING (file_id) ORDER BY t.record_key""")
+    lineage = table == "enforcement_facts"  # its rows name their raw row
+    return query_frame(con, f"""SELECT k.record_key, t.* EXCLUDE (record_id{", file_id" if lineage else ""})
+                                       {", f.file_sha256" if lineage else ""}
+                                FROM {table} t LEFT JOIN ({keys}) k USING (record_id)
+                                {f"LEFT JOIN ({files}) f USING (file_id)" if lineage else ""} ORDER BY ALL""")
 
 
 def _state(config) -> dict[str, pl.DataFrame]:
     con = open_database(config.database_path, read_only=True)
     try:
         return {
-            "links": _by_key(con, "links", ""),
+            "links": _by_key(con, "links"),
             "members": query_frame(con, "SELECT r.record_key, m.person_id FROM person_members m "
                                         "JOIN person_records r USING (record_id) ORDER BY r.record_key"),
-            "records": _by_key(con, "person_records", "record_key"),
-            # a fact table's rows in the order they were built, which both builds share
-            **{t: _by_key(con, t, "t.rowid") for t in FACT_TABLES},
+            "records": _by_key(con, "person_records"),
+            **{t: _by_key(con, t) for t in FACT_TABLES},
             # the latest night's list (lead ids are keyed per work folder, so compare what identifies a lead)
             "leads": query_frame(con, """SELECT l.case_no, l.subject_role, h.subject_name, h.score, h.tier, h.reasons
                                          FROM lead_history h JOIN leads l USING (lead_id)
@@ -129,8 +136,8 @@ def test_one_replaced_file_compares_only_what_it_touches_and_links_as_a_full_run
     assert fresh["resolve"]["pairs_reused"] == 0
     assert fresh["resolve"]["candidate_pairs"] == reused + compared
     incremental, reference = _state(nightly), _state(full)
-    # by record key, the records and facts are exactly those a full build makes (record and file ids aside:
-    # the kept rows keep their ids, and the replaced roll got a new file id)
+    # by record key, the records and facts are exactly those a full build makes, lineage included (record and
+    # file ids aside: the kept rows keep their ids, and the replaced roll got a new file id)
     assert incremental["records"].equals(reference["records"])
     for table in FACT_TABLES:
         assert incremental[table].equals(reference[table]), table
@@ -258,6 +265,7 @@ def test_a_resent_roll_reordered_with_rows_dropped_keeps_the_keys_and_ids_of_the
     counts = _counts(config, run_id)
     assert counts[("records_removed", "disability")] == changes.height > 50
     assert counts[("records_added", "disability")] == 0
+    assert counts[("rows_parsed", "disability")] == 0, "no row is new: none is parsed"
     assert counts[("records_kept", "disability")] == len(after) > 500
     assert counts[("records_kept", "victims")] == others.filter(pl.col("source") == "victims").height
     assert ("full_build", "all") not in counts
@@ -265,15 +273,14 @@ def test_a_resent_roll_reordered_with_rows_dropped_keeps_the_keys_and_ids_of_the
     full = _config(tmp_path / "full", data)  # a first night on the same files
     _normalise_night(full)
     for table in ("person_records", *FACT_TABLES):
-        order = "record_key" if table == "person_records" else "t.rowid"
-        incremental, reference = (_by_key_of(c, table, order) for c in (config, full))
+        incremental, reference = (_by_key_of(c, table) for c in (config, full))
         assert incremental.equals(reference), table
 
 
-def _by_key_of(config, table: str, order: str) -> pl.DataFrame:
+def _by_key_of(config, table: str) -> pl.DataFrame:
     con = open_database(config.database_path, read_only=True)
     try:
-        return _by_key(con, table, order)
+        return _by_key(con, table)
     finally:
         con.close()
 
@@ -324,3 +331,148 @@ def test_two_identical_rows_stay_two_records_with_their_own_keys(tmp_path):
                         f"AND row_number = {len(lines)}")
     assert now.rows() == [tuple(rows.row(0))]
     assert _changes(config).select("record_id", "change").rows() == [(rows["record_id"][1], "removed")]
+
+
+# A delta night parses only the rows that are new; every other row keeps its stored record and fact rows,
+# with tonight's lineage.
+
+def test_a_changed_cell_is_the_only_row_parsed_and_a_full_build_parses_every_row(tmp_path, monkeypatch):
+    data = _sample(tmp_path)
+    path, lines = _disability_rows(data)
+    lines = list(dict.fromkeys(lines))
+    path.write_bytes(b"".join(lines))
+    config = _config(tmp_path / "nightly", data)
+    first = _counts(config, _normalise_night(config))
+    raw = _read(config, "SELECT source, count(*) AS n FROM (SELECT 'disability' AS source FROM raw_disability "
+                        "UNION ALL SELECT 'key_groups' FROM raw_key_groups) GROUP BY source")
+    assert {first[("rows_parsed", s)] for s in ("disability", "key_groups")} == set(raw["n"]), "a full build parses all"
+
+    parsed: list[int] = []
+    real_parse_names = normalise.parse_names
+    monkeypatch.setattr(normalise, "parse_names", lambda names: parsed.append(names.len()) or real_parse_names(names))
+    new_lines = [*lines[:7], _with_phone(lines[7], b"13900000000"), *lines[8:]]
+    path.write_bytes(b"".join(new_lines))
+    counts = _counts(config, _normalise_night(config))
+    assert counts[("rows_parsed", "disability")] == 1 and parsed == [1], "the changed row alone is parsed"
+    assert ("rows_parsed", "victims") not in counts, "a kept source is not read"
+    assert counts[("records_added", "disability")] == counts[("records_removed", "disability")] == 1
+
+
+def _enforcement_book(path: Path, rows: list[tuple]) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "终本案件"
+    for row in rows:
+        sheet.append(list(row))
+    book.save(path)
+
+
+def test_a_resent_enforcement_book_keeps_its_kept_rows_organisations_included_with_tonights_lineage(tmp_path):
+    data = _sample(tmp_path)
+    path = next((data / "enforcement").iterdir())
+    header, *body = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
+    is_org = [any(m in str(r[1]) for m in ("公司", "银行", "合作社")) for r in body]
+    assert sum(is_org) >= 3
+    # one row names a person and an organisation: two fact rows, one of them with a record
+    body[0] = (body[0][0], f"{body[0][1]}、福建大田建材有限公司", f"{body[0][2]}、", *body[0][3:])
+    _enforcement_book(path, [header, *body])
+    config = _config(tmp_path / "nightly", data)
+    _normalise_night(config)
+    facts_before = _read(config, "SELECT count(*) AS n FROM enforcement_facts")["n"][0]
+    assert facts_before == len(body) + 1
+
+    orgs = [i for i, org in enumerate(is_org) if org]
+    dropped = {orgs[0], 5, 11}  # an organisation's row among them
+    changed = orgs[1]  # an organisation's row with another amount: gone, and new
+    resent = [(*r[:5], 12345, *r[6:]) if i == changed else r for i, r in enumerate(body) if i not in dropped]
+    added = (f"{body[1][0]}之一", *body[1][1:])  # a new row
+    resent = [*resent[::-1], added]  # reordered: every kept row has another row number
+    _enforcement_book(path, [header, *resent])
+    run_id = _normalise_night(config)
+
+    counts = _counts(config, run_id)
+    assert counts[("rows_parsed", "enforcement")] == 2, "the changed row and the new one"
+    facts = _read(config, """SELECT f.file_id, f.row_number, f.enforcement_case_no, f.applicant_name, i.status,
+                                    r.enforcement_case_no AS raw_case_no, r.applicant_name AS raw_applicant
+                             FROM enforcement_facts f JOIN ingested_files i USING (file_id)
+                             LEFT JOIN raw_enforcement r USING (file_id, row_number)""")
+    assert facts.height == len(resent) + 1
+    assert set(facts["status"]) == {"loaded"}, "every fact row names tonight's file"
+    assert (facts["raw_case_no"] == facts["enforcement_case_no"]).all(), "and the row it was read from tonight"
+    assert all(a in r for a, r in facts.select("applicant_name", "raw_applicant").iter_rows())
+    records = _read(config, """SELECT p.name_raw, r.applicant_name FROM person_records p JOIN raw_enforcement r
+                               USING (file_id, row_number) WHERE p.source = 'enforcement'""")
+    stored = _read(config, "SELECT count(*) AS n FROM person_records WHERE source = 'enforcement'")["n"][0]
+    assert records.height == stored
+    assert all(n in a for n, a in records.iter_rows())
+
+    full = _config(tmp_path / "full", data)  # a first night on the same files
+    _normalise_night(full)
+    for table in ("person_records", *FACT_TABLES):
+        incremental, reference = (_by_key_of(c, table) for c in (config, full))
+        assert incremental.equals(reference), table
+
+
+def _csv_rows(data: Path, source: str) -> tuple[Path, list[list[str]]]:
+    path = next((data / source).iterdir())
+    text = path.read_text(encoding="utf-8-sig")
+    return path, [line.split(",") for line in text.splitlines()]
+
+
+def _write_csv(path: Path, rows: list[list[str]]) -> None:
+    path.write_text("".join(",".join(row) + "\n" for row in rows), encoding="utf-8")
+
+
+def test_households_keyed_by_their_file_are_parsed_again_when_their_file_is_resent(tmp_path):
+    """A household without a household id nor a valid head ID is keyed by its head's name and its file: the
+    re-sent roll gives those rows new keys (parsed again), the others keep theirs."""
+    data = _sample(tmp_path)
+    path, (header, *body) = _csv_rows(data, "subsistence")
+    household_id, head_id = header.index("低保证号"), header.index("户主身份证号")
+    for row in body[:30]:
+        row[household_id] = row[head_id] = ""
+    _write_csv(path, [header, *body])
+    config = _config(tmp_path / "nightly", data)
+    _normalise_night(config)
+
+    resent = [row for i, row in enumerate(body) if i % 10 != 3][::-1]
+    _write_csv(path, [header, *resent])
+    counts = _counts(config, _normalise_night(config))
+    by_file = sum(1 for row in resent if row[household_id] == "")
+    assert counts[("rows_parsed", "subsistence")] == by_file == 27
+    assert counts[("records_added", "subsistence")] == by_file
+
+    full = _config(tmp_path / "full", data)
+    _normalise_night(full)
+    # the file-keyed households' keys name the file by its id, which differs between the two work folders:
+    # those rows are compared without their keys, the others as they are
+    rows = [i + 2 for i, row in enumerate(resent) if row[household_id] == ""]
+    keyed_by_file = pl.col("household_key").is_in(_read(
+        config, "SELECT household_key FROM person_records WHERE source = 'subsistence' AND row_number IN "
+                "(SELECT unnest(?::INTEGER[]))", [rows])["household_key"].implode())
+    for table in ("person_records", "subsistence_facts"):
+        incremental, reference = (_by_key_of(c, table) for c in (config, full))
+        assert incremental.filter(~keyed_by_file.fill_null(False)).equals(
+            reference.filter(reference["record_key"].is_in(incremental["record_key"].implode()))), table
+        assert incremental.drop("record_key", "household_key").sort(pl.all()).equals(
+            reference.drop("record_key", "household_key").sort(pl.all())), table
+
+
+def test_a_fact_column_empty_until_tonight_takes_the_type_a_full_build_gives_it(tmp_path):
+    data = _sample(tmp_path)
+    path, (header, *body) = _csv_rows(data, "key_groups")
+    agency = header.index("报送单位")
+    for row in body:
+        row[agency] = ""
+    _write_csv(path, [header, *body])
+    config = _config(tmp_path / "nightly", data)
+    _normalise_night(config)
+    body[4] = [*body[4][:agency], "大田县民政局", *body[4][agency + 1:]]
+    _write_csv(path, [header, *body])
+    counts = _counts(config, _normalise_night(config))
+    assert counts[("rows_parsed", "key_groups")] == 1
+
+    full = _config(tmp_path / "full", data)
+    _normalise_night(full)
+    incremental, reference = (_by_key_of(c, "key_group_facts") for c in (config, full))
+    assert incremental.equals(reference) and reference.schema["agency"] == pl.String
