@@ -213,8 +213,11 @@ pairs are compared independently, so this may cut them into pieces and fan out (
 
 
 def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, meter: Meter = _no_meter,
-                   compare: Compare = compare_pairs) -> Resolution:
-    """Resolve the records into people: links with evidence, clusters, households and counts."""
+                   compare: Compare = compare_pairs, *, households: bool = True) -> Resolution:
+    """Resolve the records into people: links with evidence, clusters, households and counts.
+
+    `households=False` leaves the household relations empty, for a caller that merges more links into the
+    clusters first (pipeline.run: case context) and works them out then."""
     settings = settings or LinkSettings()
     with meter("block"):
         prepared = prepare_records(records)
@@ -240,13 +243,15 @@ def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, 
             cut_keys = cut.select("record_id_l", "record_id_r")
             links = links.join(cut_keys, on=["record_id_l", "record_id_r"], how="anti")
         links = links.sort("record_id_l", "record_id_r")
-        households = household_relations(records, clusters)
+        relations = household_relations(records, clusters) if households else \
+            pl.DataFrame(schema={"person_id": pl.String, "household_person_id": pl.String, "relation": pl.String,
+                                 "basis": pl.String})
     for method in ("id_exact", "id_typo", "probabilistic"):
         stats[f"links_{method}"] = int((links["method"] == method).sum())
     stats.update(links=links.height, links_cut_by_guard=cut.height, cannot_link_pairs=cannot_link.height,
                  clusters=clusters["person_id"].n_unique(),
-                 household_relations=households.height)
-    return Resolution(links=links, clusters=clusters, households=households, stats=stats, cut_links=cut, model=model,
+                 household_relations=relations.height)
+    return Resolution(links=links, clusters=clusters, households=relations, stats=stats, cut_links=cut, model=model,
                       cannot_link=cannot_link, block_keys=folded_keys(prepared["record_id"], keys[0]))
 
 

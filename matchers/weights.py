@@ -88,6 +88,9 @@ class FSModel:
     prior: float
     tf: dict[str, pl.DataFrame] = field(repr=False)
     n_people: int = 0
+    tf_floor: dict[str, float] = field(default_factory=dict)
+    """Per field, the frequency of a value not in `tf` (a model stored without its rarest values; see
+    pipeline.resolve_delta): the frequency a value held by one person has. Without it, 1 / n_people."""
     n_anchor_pairs: int = 0
     n_random_pairs: int = 0
     em_iterations: int = 0
@@ -240,7 +243,7 @@ def _tf_lookup(compared: pl.DataFrame, model: FSModel, tf_name: str, value_col: 
     table = model.tf[tf_name]
     looked = compared.select(pl.col(value_col).alias("value")).join(table, on="value", how="left",
                                                                     maintain_order="left")
-    return looked["tf"].fill_null(1.0 / max(model.n_people, 1))
+    return looked["tf"].fill_null(model.tf_floor.get(tf_name, 1.0 / max(model.n_people, 1)))
 
 
 def score_pairs(compared: pl.DataFrame, model: FSModel, *, tf_adjust: bool = True) -> pl.DataFrame:

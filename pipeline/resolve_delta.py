@@ -6,7 +6,7 @@ night needs to resolve a change without redoing the whole area (`store_link_stat
 
 | table | holds |
 |---|---|
-| link_model, link_model_tf | the estimated m, u and prior, and the term frequencies of names, birth dates, phones, addresses and other parties |
+| link_model, link_model_tf | the estimated m, u and prior, and the term frequencies of names, birth dates, phones, addresses and other parties (the values more than two people hold; the rest share the field's smallest) |
 | block_keys | per record, its blocking keys (32-bit folds of the hashes) |
 | links_cut | links the rules made and the cluster guard cut |
 | cannot_link_pairs | pairs the rules keep apart (one household roll, one case file) |
@@ -60,12 +60,17 @@ _PAIR_COMMENTS = {"record_id_l": "左记录号 (the smaller)", "record_id_r": "�
 def store_link_state(con: duckdb.DuckDBPyConnection, resolution: Resolution) -> None:
     """Keep what an incremental night needs (see the module docstring) after a full resolution."""
     model = resolution.model
-    params = {"m": model.m, "u": model.u, "prior": model.prior, "n_people": model.n_people} if model else None
+    # a value held by one or two people has the field's smallest frequency: only the others are stored (a fifth
+    # of the values at a province), and the smallest is kept per field for the rest and for new values
+    floors = {name: float(frame["tf"].min()) for name, frame in (model.tf if model else {}).items() if frame.height}
+    params = {"m": model.m, "u": model.u, "prior": model.prior, "n_people": model.n_people,
+              "tf_floor": floors} if model else None
     replace_table(con, "link_model", pl.DataFrame({"model_json": [json.dumps(params)]}),
                   table_comment="比对模型: m, u and prior of the last full resolution (JSON; counts-free)",
                   column_comments={"model_json": "模型参数 (JSON)"})
-    tf = pl.concat([frame.select(pl.lit(name).alias("field"), pl.col("value").cast(pl.String), "tf")
-                    for name, frame in (model.tf if model else {}).items()] or
+    tf = pl.concat([frame.filter(pl.col("tf") > floors[name])
+                    .select(pl.lit(name).alias("field"), pl.col("value").cast(pl.String), "tf")
+                    for name, frame in (model.tf if model else {}).items() if frame.height] or
                    [pl.DataFrame(schema={"field": pl.String, "value": pl.String, "tf": pl.Float64})])
     replace_table(con, "link_model_tf", tf,
                   table_comment="取值频率: share of people holding each name / birth date / phone / address / other "
@@ -95,7 +100,7 @@ def _load_model(con: duckdb.DuckDBPyConnection) -> FSModel | None:
     p = json.loads(params[0][0])
     tf_rows = query_frame(con, "SELECT field, value, tf FROM link_model_tf")
     tf = {name: part.select("value", "tf") for (name,), part in tf_rows.partition_by("field", as_dict=True).items()}
-    return FSModel(m=p["m"], u=p["u"], prior=p["prior"], tf=tf, n_people=p["n_people"])
+    return FSModel(m=p["m"], u=p["u"], prior=p["prior"], tf=tf, n_people=p["n_people"], tf_floor=p["tf_floor"])
 
 
 @dataclass

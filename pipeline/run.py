@@ -209,7 +209,7 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         with meter("block"):
             records = query_frame(con, "SELECT * FROM person_records ORDER BY record_id")
         cached = CachedCompare(con, records, compare, run_id)
-        resolution = resolve_people(records, settings, meter, cached)
+        resolution = resolve_people(records, settings, meter, cached, households=False)
         with meter("cluster"):
             context = case_context_links(
                 records, query_frame(con, "SELECT record_id, case_no, defendant_name FROM victim_facts"),
@@ -217,8 +217,9 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
             if context.height:
                 resolution.clusters = merge_links_into_clusters(resolution.clusters, context, records)
                 resolution.links = pl.concat([resolution.links, context], how="diagonal_relaxed")
-                # the relations name people as merged along the case, as an incremental night names them
-                resolution.households = household_relations(records, resolution.clusters)
+            # the relations name people as merged along the case, as an incremental night names them
+            resolution.households = household_relations(records, resolution.clusters)
+            resolution.stats["household_relations"] = resolution.households.height
             persons = with_id_hmac(persons_frame(records, resolution.clusters), id_key(config.work_dir))
             store_resolution(con, resolution, persons)
             store_link_state(con, resolution)

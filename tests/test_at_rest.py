@@ -8,13 +8,14 @@ import hmac
 import stat
 
 import duckdb
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from conftest import make_id
 from pipeline.cli import app
 from pipeline.errors import AidLeadsError
-from pipeline.persons import ID_KEY_FILE, id_hmac, id_key
+from pipeline.persons import ID_KEY_FILE, id_hmac, id_key, with_id_hmac
 from pipeline.store import open_database
 from schemas.config import load_config
 
@@ -52,6 +53,17 @@ def test_id_hmac_is_hmac_sha256_of_the_number_with_the_key():
     assert id_hmac(number.lower(), b"k" * 32) == id_hmac(number.upper(), b"k" * 32)
     assert id_hmac(number, b"j" * 32) != id_hmac(number, b"k" * 32)
     assert id_hmac(None, b"k" * 32) is None
+
+
+@pytest.mark.parametrize("key", [b"k" * 32, b"long key " * 10])
+def test_a_province_of_persons_gets_the_same_keyed_hashes_in_bulk(key):
+    """Many persons are hashed by DuckDB's SHA-256 over the padded key: exactly hmac's values."""
+    numbers = [make_id(seq=s) for s in range(1, 500)] * 50 + [None, "", make_id(seq=3).lower()]
+    persons = pl.DataFrame({"person_id": [f"P{i}" for i in range(len(numbers))], "id18": numbers})
+    hashed = with_id_hmac(persons, key)
+    assert hashed.columns == ["person_id", "id18", "id_hmac"]
+    assert hashed["id_hmac"].to_list() == [id_hmac(n, key) for n in numbers]
+    assert hashed["id_hmac"].null_count() == 2
 
 
 def test_persons_carry_the_keyed_hash_of_their_id(bundled_demo):
