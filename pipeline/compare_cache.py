@@ -83,7 +83,7 @@ class CachedCompare:
         """Keep tonight's compared pairs for the next night (only when every pair carries its keys)."""
         if self._result is None:
             return
-        replace_table(self.con, "compared_pairs", self._result,
+        replace_table(self.con, "compared_pairs", self._result, uncompressed=("key_l", "key_r"),
                       table_comment="比对结果缓存: every compared candidate pair by its two record keys, reused by "
                                     "the next night for pairs of unchanged records (holds compared values)",
                       column_comments={"key_l": "左记录稳定键 (record_key)", "key_r": "右记录稳定键 (record_key)"})

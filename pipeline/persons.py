@@ -187,9 +187,10 @@ def store_resolution(con: duckdb.DuckDBPyConnection, resolution: Any, persons: p
     replace_table(con, "links", resolution.links, table_comment="关联: pairs of records judged the same person, with per-field evidence",
                   column_comments=LINK_COMMENTS)
     replace_table(con, "person_members", resolution.clusters.select("record_id", "person_id"),
-                  table_comment="人员归属: which person each record belongs to",
+                  table_comment="人员归属: which person each record belongs to", uncompressed=("person_id",),
                   column_comments={"record_id": "记录号", "person_id": "人员号 (stable: derived from the cluster's records)"})
-    replace_table(con, "persons", persons, table_comment="人员: one row per resolved person", column_comments={
+    replace_table(con, "persons", persons, table_comment="人员: one row per resolved person",
+                  uncompressed=("person_id", "id18", "id_hmac", "phone"), column_comments={
         "person_id": "人员号", "name": "姓名 (most common)", "id18": "身份证号 (most common valid)",
         "id_hmac": "身份证号密钥散列 (HMAC-SHA256, key in the work folder's .id_key, not in the database): analysts see this, never id18",
         "birth_date": "出生日期", "sex": "性别", "phone": "电话", "address": "住址",
@@ -204,5 +205,6 @@ def store_resolution(con: duckdb.DuckDBPyConnection, resolution: Any, persons: p
 
 def household_table(con: duckdb.DuckDBPyConnection, households: pl.DataFrame) -> None:
     replace_table(con, "households", households, table_comment="家庭关系: household members known from the rolls and case files",
+                  uncompressed=("person_id", "household_person_id"),
                   column_comments={"person_id": "人员号", "household_person_id": "家庭成员人员号", "relation": "关系",
                                    "basis": "依据: the roll or case file the relation comes from"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -14,7 +15,8 @@ import polars as pl
 from pipeline.errors import DatabaseError
 from schemas.sources import SOURCES, SourceSpec
 
-__all__ = ["open_database", "ensure_schema", "ensure_views", "raw_table", "replace_table", "LINEAGE_COLUMNS"]
+__all__ = ["open_database", "ensure_schema", "ensure_views", "raw_table", "replace_table", "create_table_from",
+           "LINEAGE_COLUMNS"]
 
 LINEAGE_COLUMNS: dict[str, tuple[str, str]] = {
     "file_id": ("BIGINT", "文件号 (ingested_files.file_id)"),
@@ -181,6 +183,22 @@ def ensure_views(con: duckdb.DuckDBPyConnection, *, only_missing: bool = False) 
     return made
 
 
+def create_table_from(con: duckdb.DuckDBPyConnection, name: str, source: str, uncompressed: Collection[str] = ()) -> None:
+    """CREATE OR REPLACE table `name` holding the rows of the registered frame `source`.
+
+    Columns named in `uncompressed` are stored without compression: hashes and ids (person ids, keyed ID
+    hashes, record keys, ID and phone numbers) are random-looking text DuckDB compresses slowly and hardly at
+    all — writing a province's persons takes half the time for a 60 MB file instead of 36 MB."""
+    if not uncompressed:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {source}")
+        return
+    columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    definitions = ", ".join(f'"{column}" {kind}' + (" USING COMPRESSION uncompressed" if column in uncompressed else "")
+                            for column, kind, *_ in columns)
+    con.execute(f"CREATE OR REPLACE TABLE {name} ({definitions})")
+    con.execute(f"INSERT INTO {name} SELECT * FROM {source}")
+
+
 def replace_table(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -188,6 +206,7 @@ def replace_table(
     *,
     table_comment: str,
     column_comments: dict[str, str],
+    uncompressed: Collection[str] = (),
 ) -> None:
     """Replace a table a run rebuilds with `frame`, documenting every column.
 
@@ -199,7 +218,7 @@ def replace_table(
     try:
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _replace_src")
+            create_table_from(con, name, "_replace_src", uncompressed)
             con.execute(f"COMMENT ON TABLE {name} IS {_quote(table_comment)}")
             for column in frame.columns:
                 comment = column_comments.get(column)
