@@ -241,7 +241,8 @@ def _context_links(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                                "ORDER BY record_id", [list(_CONTEXT_SOURCES)])
     return case_context_links(
         records, query_frame(con, "SELECT record_id, case_no, defendant_name FROM victim_facts"),
-        query_frame(con, "SELECT record_id, respondent_name, origin_case_no FROM enforcement_facts"))
+        query_frame(con, "SELECT record_id, respondent_name, origin_case_no, enforcement_case_no "
+                                 "FROM enforcement_facts"))
 
 
 def _no_links(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -213,7 +213,8 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
         with meter("cluster"):
             context = case_context_links(
                 records, query_frame(con, "SELECT record_id, case_no, defendant_name FROM victim_facts"),
-                query_frame(con, "SELECT record_id, respondent_name, origin_case_no FROM enforcement_facts"))
+                query_frame(con, "SELECT record_id, respondent_name, origin_case_no, enforcement_case_no "
+                                 "FROM enforcement_facts"))
             if context.height:
                 resolution.clusters = merge_links_into_clusters(resolution.clusters, context, records)
                 resolution.links = pl.concat([resolution.links, context], how="diagonal_relaxed")

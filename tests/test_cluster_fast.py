@@ -202,6 +202,33 @@ def test_applicant_links_to_the_victim_through_defendant_basis_and_homophone():
     ]
 
 
+def test_a_namesake_offender_in_another_province_is_another_case():
+    """Across ten provinces, two 李明华 robbed by two 王五 are common enough: when the case numbers name different
+    provinces, the respondent's name is not evidence; the same province, or a number that does not say, still is."""
+    records = records_frame([
+        {"record_id": 0, "record_key": "v0", "source": "victims", "name": "李明华"},
+        {"record_id": 1, "record_key": "v1", "source": "victims", "name": "陈淑华"},
+        {"record_id": 2, "record_key": "v2", "source": "victims", "name": "张芳"},
+        {"record_id": 3, "record_key": "e3", "source": "enforcement", "name": "李明华"},
+        {"record_id": 4, "record_key": "e4", "source": "enforcement", "name": "陈淑华"},
+        {"record_id": 5, "record_key": "e5", "source": "enforcement", "name": "张芳"},
+    ])
+    victims = pl.DataFrame([
+        {"record_id": 0, "case_no": "(2023)闽0425刑初1号", "defendant_name": "王五"},
+        {"record_id": 1, "case_no": "浙大检刑诉〔2023〕12号", "defendant_name": "赵六"},
+        {"record_id": 2, "case_no": "大检刑诉〔2023〕15号", "defendant_name": "孙八"},  # says no province
+    ], schema=_VICTIM_FACTS)
+    enforcement = pl.DataFrame([
+        {"record_id": 3, "respondent_name": "王五", "origin_case_no": None, "enforcement_case_no": "(2024)浙0425执3号"},
+        {"record_id": 4, "respondent_name": "赵六", "origin_case_no": "(2023)浙0425刑初9号", "enforcement_case_no": None},
+        {"record_id": 5, "respondent_name": "孙八", "origin_case_no": None, "enforcement_case_no": "(2024)苏0425执7号"},
+    ], schema={**_ENFORCEMENT_FACTS, "enforcement_case_no": pl.String})
+    out = case_context_links(records, victims, enforcement)
+    assert out.select("record_id_l", "record_id_r").rows() == [(1, 4), (2, 5)]
+    same = enforcement.with_columns(pl.lit("(2024)闽0425执3号").alias("enforcement_case_no"))
+    assert (0, 3) in case_context_links(records, victims, same).select("record_id_l", "record_id_r").rows()
+
+
 def test_case_keys_in_polars_are_those_of_case_key():
     from matchers.case_context import _case_key, _case_keys
 
