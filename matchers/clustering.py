@@ -9,8 +9,9 @@ record ids) and a link that would break the guard is cut. Deduplication within a
 the same clustering.
 
 person_id is "P" + the first 16 hex characters of the SHA-256 of the cluster's smallest record_key:
-deterministic, and stable across runs for as long as that row's content is unchanged, whichever file
-or row it is in (the key hashes the row's cells, not where they were read).
+deterministic, whichever file or row the records are in (the key hashes the row's cells). From one night
+to the next a person keeps the id most of its records had (`inherit_person_ids`), so a new record with a
+smaller key does not rename someone a lead was recorded against.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-__all__ = ["cluster_records", "component_labels", "person_id_for"]
+__all__ = ["cluster_records", "component_labels", "person_id_for", "inherit_person_ids"]
 
 _METHOD_RANK = {"id_exact": 0, "id_typo": 1, "probabilistic": 2}
 
@@ -184,3 +185,31 @@ def _sha256_hex(values: pl.Series) -> pl.Series:
     finally:
         con.close()
     return pl.Series(hashed.column("digest"), dtype=pl.String)
+
+
+def inherit_person_ids(clusters: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
+    """`clusters` (record_key, person_id, …) with each person keeping the id its records had before.
+
+    A person's id names its smallest record key, so a new record with a smaller key would give a known person
+    a new id, and what was recorded against the old one (a lead marked aided) would no longer find them. So a
+    person takes the id that most of its records had in `previous` (record_key, person_id) — the smallest on
+    a tie — unless that id names another person tonight; a person whose own id was someone's before keeps it.
+    An id goes to one person only; the rest keep their own (new people, and the smaller parts of a split).
+    """
+    if previous.height == 0 or clusters.height == 0:
+        return clusters
+    old_ids = previous["person_id"].unique()
+    own = clusters["person_id"].unique()
+    taken = own.filter(own.is_in(old_ids.implode()))  # ids that name a person tonight too stay with that person
+    votes = (clusters.select("record_key", "person_id").join(previous.select("record_key", pl.col("person_id").alias("old")),
+                                                             on="record_key")
+             .filter(~pl.col("person_id").is_in(taken.implode()) & ~pl.col("old").is_in(taken.implode()))
+             .group_by("person_id", "old").len())
+    if votes.height == 0:
+        return clusters
+    best = votes.sort(["len", "old"], descending=[True, False]).unique("person_id", keep="first")
+    # an old id wanted by two people goes to the one with more of its records (then the smaller id)
+    won = best.sort(["len", "person_id"], descending=[True, False]).unique("old", keep="first")
+    mapping = dict(zip(won["person_id"].to_list(), won["old"].to_list()))
+    return clusters.with_columns(pl.col("person_id").replace(mapping))
+

@@ -335,8 +335,9 @@ def compare_resolutions(mine: Path, theirs: Path) -> dict[str, int]:
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH '{mine}' AS a (READ_ONLY); ATTACH '{theirs}' AS b (READ_ONLY)")
-        members = """SELECT r.record_key, m.person_id FROM {db}.person_members m
-                     JOIN {db}.person_records r USING (record_id)"""
+        # each record with the smallest key of its person: persons compared as groups of records, not by id
+        members = """SELECT r.record_key, min(r.record_key) OVER (PARTITION BY m.person_id) AS person_id
+                     FROM {db}.person_members m JOIN {db}.person_records r USING (record_id)"""
         links = """SELECT least(x.record_key, y.record_key) AS k1, greatest(x.record_key, y.record_key) AS k2, l.method
                    FROM {db}.links l JOIN {db}.person_records x ON x.record_id = l.record_id_l
                    JOIN {db}.person_records y ON y.record_id = l.record_id_r"""

@@ -13,9 +13,10 @@ import duckdb
 import polars as pl
 
 from pipeline.errors import AidLeadsError
-from pipeline.store import replace_table
+from pipeline.store import query_frame, replace_table
 
 __all__ = ["persons_frame", "with_id_hmac", "id_hmac", "id_key", "store_resolution", "record_evidence", "household_table",
+           "previous_person_ids",
            "LINK_COMMENTS", "ID_KEY_FILE"]
 
 ID_KEY_FILE = ".id_key"
@@ -183,12 +184,24 @@ def record_evidence(links: pl.DataFrame) -> pl.DataFrame:
             .unique("record_id", keep="first").sort("record_id").select("record_id", "evidence_zh", "match_weight"))
 
 
+def previous_person_ids(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """(record_key, person_id) as the last resolution left them (empty on a first night, or a database whose
+    person_members predates the record_key column)."""
+    columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' "
+                                         "AND table_name = 'person_members'").fetchall()}
+    if "record_key" not in columns:
+        return pl.DataFrame(schema={"record_key": pl.String, "person_id": pl.String})
+    return query_frame(con, "SELECT record_key, person_id FROM person_members")
+
+
 def store_resolution(con: duckdb.DuckDBPyConnection, resolution: Any, persons: pl.DataFrame) -> None:
     replace_table(con, "links", resolution.links, table_comment="关联: pairs of records judged the same person, with per-field evidence",
                   column_comments=LINK_COMMENTS)
-    replace_table(con, "person_members", resolution.clusters.select("record_id", "person_id"),
-                  table_comment="人员归属: which person each record belongs to", uncompressed=("person_id",),
-                  column_comments={"record_id": "记录号", "person_id": "人员号 (stable: derived from the cluster's records)"})
+    replace_table(con, "person_members", resolution.clusters.select("record_id", "person_id", "record_key"),
+                  table_comment="人员归属: which person each record belongs to",
+                  uncompressed=("person_id", "record_key"),
+                  column_comments={"record_id": "记录号", "person_id": "人员号 (stable: kept from night to night while "
+                                   "most of the person's records stay)", "record_key": "稳定记录键 (person_records.record_key)"})
     replace_table(con, "persons", persons, table_comment="人员: one row per resolved person",
                   uncompressed=("person_id", "id18", "id_hmac", "phone"), column_comments={
         "person_id": "人员号", "name": "姓名 (most common)", "id18": "身份证号 (most common valid)",

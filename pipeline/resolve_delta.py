@@ -41,7 +41,7 @@ import polars as pl
 
 from matchers.blocking import BLOCKING_RULES, candidate_pairs, folded_keys, hashed_keys
 from matchers.case_context import case_context_links, merge_links_into_clusters
-from matchers.clustering import cluster_records, component_labels
+from matchers.clustering import cluster_records, component_labels, inherit_person_ids
 from matchers.comparison import prepare_records
 from matchers.households import household_relations
 from matchers.linking import LINK_COLUMNS, Compare, LinkSettings, Resolution, decide_pairs
@@ -90,7 +90,10 @@ def store_link_state(con: duckdb.DuckDBPyConnection, resolution: Resolution) -> 
 
 def has_link_state(con: duckdb.DuckDBPyConnection) -> bool:
     have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
-    return all(t in have for t in (*LINK_STATE_TABLES, "links", "person_members", "persons", "record_changes"))
+    keyed = con.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = "
+                        "'person_members' AND column_name = 'record_key'").fetchall()[0][0]
+    return bool(keyed) and all(t in have for t in (*LINK_STATE_TABLES, "links", "person_members", "persons",
+                                                   "record_changes"))
 
 
 def _load_model(con: duckdb.DuckDBPyConnection) -> FSModel | None:
@@ -177,10 +180,13 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
         context_s = context.filter(pl.col("record_id_l").is_in(inside))
         if context_s.height:
             clusters = merge_links_into_clusters(clusters, context_s, frame)
+        # people keep the ids they had (the touched records' persons until tonight)
+        clusters = inherit_person_ids(clusters.with_columns(frame["record_key"]), _previous_ids(con, touched_ids(
+            affected, removed)))
         final = pl.concat([kept.select(LINK_COLUMNS), context_s], how="diagonal_relaxed").select(LINK_COLUMNS) \
             .sort("record_id_l", "record_id_r")
         persons = with_id_hmac(persons_frame(frame, clusters), id_key)
-        touched = pl.concat([affected, removed]).unique()
+        touched = touched_ids(affected, removed)
         victims_removed = changes.filter((pl.col("change") == "removed") & (pl.col("source") == "victims")).height > 0
         _write(con, touched, removed, final, cut.select(LINK_COLUMNS), new_apart, clusters, persons,
                folded_new, compared, prepared)
@@ -189,6 +195,20 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
     links = query_frame(con, "SELECT method, count(*) AS n FROM links GROUP BY method ORDER BY method")
     n_persons = con.execute("SELECT count(*) FROM persons").fetchall()[0][0]
     return DeltaOutcome(stats=stats, persons=n_persons, links=links)
+
+
+def touched_ids(affected: pl.Series, removed: pl.Series) -> pl.Series:
+    return pl.concat([affected, removed]).unique()
+
+
+def _previous_ids(con: duckdb.DuckDBPyConnection, touched: pl.Series) -> pl.DataFrame:
+    """(record_key, person_id) of the touched records before tonight."""
+    con.register("_before", pl.DataFrame({"record_id": touched.cast(pl.Int64)}).to_arrow())
+    try:
+        return query_frame(con, "SELECT record_key, person_id FROM person_members "
+                                "WHERE record_id IN (SELECT record_id FROM _before)")
+    finally:
+        con.unregister("_before")
 
 
 def _records_in(con: duckdb.DuckDBPyConnection, record_ids: pl.Series) -> pl.DataFrame:
@@ -256,7 +276,7 @@ def _write(con: duckdb.DuckDBPyConnection, touched: pl.Series, removed: pl.Serie
     frames = {"_touched": pl.DataFrame({"record_id": touched.cast(pl.Int64)}),
               "_removed": pl.DataFrame({"record_id": removed.cast(pl.Int64)}),
               "_links": links, "_cut": cut, "_apart": new_apart,
-              "_members": clusters.select("record_id", "person_id"), "_persons": persons,
+              "_members": clusters.select("record_id", "person_id", "record_key"), "_persons": persons,
               "_evidence": record_evidence(links), "_keys": new_keys,
               "_compared": _with_keys(compared, prepared)}
     for name, frame in frames.items():

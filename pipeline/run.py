@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from matchers.case_context import case_context_links, merge_links_into_clusters
+from matchers.clustering import inherit_person_ids
 from matchers.comparison import compare_pairs
 from matchers.households import household_relations
 from matchers.linking import LinkSettings, Meter, resolve_people
@@ -31,7 +32,7 @@ from pipeline.export import LEADS_OF_RUN, export_leads, xlsx_password
 from pipeline.ingest import FileOutcome, ingest_sources
 from pipeline.lifecycle import apply_lifecycle
 from pipeline.normalise import FACT_TABLES, SOURCE_ORDER, NormalisedData, normalise_all
-from pipeline.persons import id_key, persons_frame, store_resolution, with_id_hmac
+from pipeline.persons import id_key, persons_frame, previous_person_ids, store_resolution, with_id_hmac
 from pipeline.resolve_delta import DeltaOutcome, has_link_state, resolve_changes, store_link_state
 from pipeline.quality import write_quality_report
 from pipeline.score import load_score_inputs, score_leads
@@ -218,6 +219,11 @@ def resolve_stage(config: AidLeadsConfig, run_id: str, meter: Meter | None = Non
             if context.height:
                 resolution.clusters = merge_links_into_clusters(resolution.clusters, context, records)
                 resolution.links = pl.concat([resolution.links, context], how="diagonal_relaxed")
+            # people keep the ids they had (a lead marked aided names one); records are known by their keys
+            keyed = resolution.clusters.with_columns(records["record_key"]) \
+                if resolution.clusters["record_id"].equals(records["record_id"]) else \
+                resolution.clusters.join(records.select("record_id", "record_key"), on="record_id", how="left")
+            resolution.clusters = inherit_person_ids(keyed, previous_person_ids(con))
             # the relations name people as merged along the case, as an incremental night names them
             resolution.households = household_relations(records, resolution.clusters)
             resolution.stats["household_relations"] = resolution.households.height

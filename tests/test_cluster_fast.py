@@ -421,3 +421,29 @@ def test_household_relations_of_no_records_and_of_unknown_roles():
     assert out.rows() == [("P0", "P1", "配偶", "subsistence"), ("P0", "P2", "同户成员", "subsistence"),
                           ("P1", "P0", "配偶", "subsistence"), ("P1", "P2", "同户成员", "subsistence"),
                           ("P2", "P0", "同户成员", "subsistence"), ("P2", "P1", "同户成员", "subsistence")]
+
+
+# --- person ids from night to night ------------------------------------------------------------------
+
+def test_a_person_keeps_its_id_when_a_record_with_a_smaller_key_joins_it():
+    from matchers.clustering import inherit_person_ids
+
+    previous = pl.DataFrame({"record_key": ["k5", "k6", "k7", "k8", "k9"],
+                             "person_id": ["P5", "P5", "P5", "P8", "P8"]})
+    tonight = pl.DataFrame({"record_key": ["k1", "k5", "k6", "k7", "k8", "k9", "k2"],
+                            # k1 joined the first person; the second split in two; k2 is someone new
+                            "person_id": ["P1", "P1", "P1", "P1", "P8", "P9", "P2"]})
+    kept = dict(inherit_person_ids(tonight, previous).select("record_key", "person_id").iter_rows())
+    assert kept == {"k1": "P5", "k5": "P5", "k6": "P5", "k7": "P5",  # most of its records were P5
+                    "k8": "P8", "k9": "P9",  # the part whose own id is the old one keeps it; the other part its own
+                    "k2": "P2"}
+    assert inherit_person_ids(tonight, previous.clear()).equals(tonight)
+
+
+def test_an_old_id_goes_to_one_person_only():
+    from matchers.clustering import inherit_person_ids
+
+    previous = pl.DataFrame({"record_key": ["a", "b", "c", "d"], "person_id": ["P0", "P0", "P0", "P0"]})
+    tonight = pl.DataFrame({"record_key": ["a", "b", "c", "d"], "person_id": ["Px", "Px", "Py", "Py"]})
+    ids = inherit_person_ids(tonight, previous)["person_id"].to_list()
+    assert ids == ["P0", "P0", "Py", "Py"]  # a tie: the smaller of the two people's ids takes it
