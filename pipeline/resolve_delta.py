@@ -31,8 +31,6 @@ is missing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import duckdb
@@ -44,7 +42,7 @@ from matchers.case_context import case_context_links, merge_links_into_clusters
 from matchers.clustering import cluster_records, component_labels, inherit_person_ids
 from matchers.comparison import prepare_records
 from matchers.households import household_relations
-from matchers.linking import LINK_COLUMNS, Compare, LinkSettings, Resolution, decide_pairs
+from matchers.linking import LINK_COLUMNS, Compare, LinkSettings, Meter, Resolution, decide_pairs
 from matchers.weights import FSModel
 from pipeline.persons import LINK_COMMENTS, household_table, persons_frame, record_evidence, with_id_hmac
 from pipeline.store import query_frame, replace_table
@@ -114,9 +112,6 @@ class DeltaOutcome:
     """(method, n) of all links after the night"""
 
 
-Meter = Callable[[str], AbstractContextManager[object]]
-
-
 def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, compare: Compare, id_key: bytes,
                     meter: Meter) -> DeltaOutcome | None:
     """Resolve tonight's added and removed records against the stored state; None when there is no model to
@@ -180,13 +175,12 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
         context_s = context.filter(pl.col("record_id_l").is_in(inside))
         if context_s.height:
             clusters = merge_links_into_clusters(clusters, context_s, frame)
+        touched = pl.concat([affected, removed]).unique()
         # people keep the ids they had (the touched records' persons until tonight)
-        clusters = inherit_person_ids(clusters.with_columns(frame["record_key"]), _previous_ids(con, touched_ids(
-            affected, removed)))
+        clusters = inherit_person_ids(clusters.with_columns(frame["record_key"]), _previous_ids(con, touched))
         final = pl.concat([kept.select(LINK_COLUMNS), context_s], how="diagonal_relaxed").select(LINK_COLUMNS) \
             .sort("record_id_l", "record_id_r")
         persons = with_id_hmac(persons_frame(frame, clusters), id_key)
-        touched = touched_ids(affected, removed)
         victims_removed = changes.filter((pl.col("change") == "removed") & (pl.col("source") == "victims")).height > 0
         _write(con, touched, removed, final, cut.select(LINK_COLUMNS), new_apart, clusters, persons,
                folded_new, compared, prepared)
@@ -195,10 +189,6 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
     links = query_frame(con, "SELECT method, count(*) AS n FROM links GROUP BY method ORDER BY method")
     n_persons = con.execute("SELECT count(*) FROM persons").fetchall()[0][0]
     return DeltaOutcome(stats=stats, persons=n_persons, links=links)
-
-
-def touched_ids(affected: pl.Series, removed: pl.Series) -> pl.Series:
-    return pl.concat([affected, removed]).unique()
 
 
 def _previous_ids(con: duckdb.DuckDBPyConnection, touched: pl.Series) -> pl.DataFrame:
