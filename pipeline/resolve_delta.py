@@ -191,34 +191,31 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
     return DeltaOutcome(stats=stats, persons=n_persons, links=links)
 
 
+def _with_ids(con: duckdb.DuckDBPyConnection, sql: str, record_ids: pl.Series) -> pl.DataFrame:
+    """`sql` run with the record ids registered as the table `_ids` (record_id)."""
+    con.register("_ids", pl.DataFrame({"record_id": record_ids.cast(pl.Int64)}).to_arrow())
+    try:
+        return query_frame(con, sql)
+    finally:
+        con.unregister("_ids")
+
+
 def _previous_ids(con: duckdb.DuckDBPyConnection, touched: pl.Series) -> pl.DataFrame:
     """(record_key, person_id) of the touched records before tonight."""
-    con.register("_before", pl.DataFrame({"record_id": touched.cast(pl.Int64)}).to_arrow())
-    try:
-        return query_frame(con, "SELECT record_key, person_id FROM person_members "
-                                "WHERE record_id IN (SELECT record_id FROM _before)")
-    finally:
-        con.unregister("_before")
+    return _with_ids(con, "SELECT record_key, person_id FROM person_members "
+                          "WHERE record_id IN (SELECT record_id FROM _ids)", touched)
 
 
 def _records_in(con: duckdb.DuckDBPyConnection, record_ids: pl.Series) -> pl.DataFrame:
-    con.register("_wanted", pl.DataFrame({"record_id": record_ids.cast(pl.Int64)}).to_arrow())
-    try:
-        return query_frame(con, "SELECT r.* FROM person_records r SEMI JOIN _wanted w USING (record_id) "
-                                "ORDER BY r.record_id")
-    finally:
-        con.unregister("_wanted")
+    return _with_ids(con, "SELECT r.* FROM person_records r SEMI JOIN _ids USING (record_id) ORDER BY r.record_id",
+                     record_ids)
 
 
 def _stored_links_within(con: duckdb.DuckDBPyConnection, stored: str, records: pl.Series) -> pl.DataFrame:
     """The stored decided links (kept and cut) whose left record is among `records` (their right one is too:
     `records` are whole components)."""
-    con.register("_within", pl.DataFrame({"record_id": records}).to_arrow())
-    try:
-        return query_frame(con, f"SELECT * FROM ({stored.format(cols='*')}) WHERE record_id_l IN "
-                                "(SELECT record_id FROM _within)")
-    finally:
-        con.unregister("_within")
+    return _with_ids(con, f"SELECT * FROM ({stored.format(cols='*')}) WHERE record_id_l IN "
+                          "(SELECT record_id FROM _ids)", records)
 
 
 def _sharing_a_key(con: duckdb.DuckDBPyConnection, folded_new: pl.DataFrame) -> pl.Series:
