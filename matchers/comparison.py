@@ -84,7 +84,7 @@ def _counterparts(raw: pl.Series) -> pl.Series:
     present = raw.is_not_null()  # most records name no other party: parse only those that do
     parts = raw.filter(present).str.replace_all(_NAME_SEPARATORS, "\u0000").str.split("\u0000")
     exploded = pl.DataFrame({"row": pl.int_range(raw.len(), eager=True).filter(present), "part": parts}).explode("part")
-    exploded = exploded.with_columns(parse_names(exploded["part"])["name"].alias("part")).drop_nulls("part")
+    exploded = exploded.with_columns(parse_names(exploded["part"], with_pinyin=False)["name"].alias("part")).drop_nulls("part")
     joined = exploded.group_by("row", maintain_order=True).agg(pl.col("part").str.join("、"))
     return (pl.DataFrame({"row": pl.int_range(raw.len(), eager=True)})
             .join(joined, on="row", how="left", maintain_order="left")["part"].alias("counterpart"))

@@ -265,11 +265,12 @@ def _simple_name_fields(raws: pl.Series) -> pl.DataFrame:
     )
 
 
-def parse_names(values: pl.Series) -> pl.DataFrame:
+def parse_names(values: pl.Series, *, with_pinyin: bool = True) -> pl.DataFrame:
     """parse_name over a column, one output row per input row, in order.
 
     Simple cells are cleaned in polars with one OpenCC call; every other distinct value goes through
-    parse_name's own steps; the pinyin keys of all come from one pypinyin call.
+    parse_name's own steps; the pinyin keys of all come from one pypinyin call. Without `with_pinyin` the
+    pinyin column is null: pypinyin is most of the cost, and a caller that only wants the names skips it.
     """
     texts = values.cast(pl.String)
     distinct = texts.drop_nulls().unique()
@@ -282,7 +283,8 @@ def parse_names(values: pl.Series) -> pl.DataFrame:
         schema={"_raw": pl.String, **dict.fromkeys(fields, pl.String)},
     )
     lookup = pl.concat([fast.filter("done").drop("done"), slow])
-    lookup = lookup.with_columns(_pinyin_column(lookup))
+    pinyin = _pinyin_column(lookup) if with_pinyin else pl.lit(None, dtype=pl.String).alias("pinyin")
+    lookup = lookup.with_columns(pinyin)
     return pl.DataFrame({"_raw": texts}).join(lookup, on="_raw", how="left", maintain_order="left").select(_NAME_FIELDS)
 
 

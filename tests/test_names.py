@@ -222,6 +222,13 @@ def test_parse_names_matches_parse_name_and_keeps_order() -> None:
         assert row == {"name": p.name, "annotation": p.annotation, "surname": p.surname, "given": p.given, "pinyin": p.pinyin}
 
 
+def test_parse_names_without_pinyin_gives_the_same_names() -> None:
+    values = pl.Series(["曾伟", None, "王五（户主）", "張偉", "买买提·艾力"])
+    full, names_only = parse_names(values), parse_names(values, with_pinyin=False)
+    assert names_only.drop("pinyin").equals(full.drop("pinyin"))
+    assert names_only["pinyin"].null_count() == values.len()
+
+
 def test_parse_names_empty_and_non_string() -> None:
     assert parse_names(pl.Series([], dtype=pl.String)).height == 0
     assert parse_names(pl.Series([None, None], dtype=pl.String))["name"].to_list() == [None, None]
