@@ -70,35 +70,43 @@ def nightly_flow(config_file: str, run_id: str | None = None) -> dict[str, Any]:
         return _run_stages(config, config_path, run_id, logger)
 
 
+def _stages(config_path: str, db: str, run_id: str, logger: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The five stage tasks in order, with progress lines; returns what ingest and export reported."""
+    _progress(1, "ingest: reading new and changed files …")
+    ingested = ingest_task(config_path, db, run_id)
+    logger.info("ingest: %s", {s: c for s, c in ingested["files"].items()})
+    new_files = sum(c.get("loaded", 0) for c in ingested["files"].values())
+    _progress(2, "normalise: ID numbers, names, dates, amounts …" if new_files else
+              "normalise: no new or replaced file tonight …")
+    records = normalise_task(config_path, db, run_id)
+    logger.info("normalise: person records per source %s", records)
+    _progress(3, f"resolve people: {sum(records.values()):,} person records …")
+    resolved = resolve_task(config_path, db, run_id)
+    if resolved.get("reused"):
+        _progress(3, "no input changed since the last run: person records and links reused, leads re-scored")
+    logger.info("resolve: %d links, %d persons%s", resolved.get("links", 0), resolved.get("persons", 0),
+                " (reused: no input changed)" if resolved.get("reused") else "")
+    _progress(4, f"score: {resolved.get('persons', 0):,} persons, {resolved.get('links', 0):,} links …")
+    scored = score_task(config_path, db, run_id)
+    logger.info("score: leads by tier %s", {t: scored.get(t, 0) for t in "ABC"})
+    _progress(5, f"export: {sum(scored.get(t, 0) for t in 'ABC'):,} leads …")
+    exported = export_task(config_path, db, run_id)
+    logger.info("export: %d leads written", exported["rows"])
+    return ingested, exported
+
+
 def _run_stages(config: Any, config_path: str, run_id: str | None, logger: Any) -> dict[str, Any]:
     """All stages write to a copy of the database; it replaces the live one only when every stage succeeded."""
     build = stages.prepare_build(config)
     db = str(build)
-    run_id = stages.start_run(stages.with_database(config, build), config_path, run_id)
+    night = stages.with_database(config, build)
+    run_id = stages.start_run(night, config_path, run_id)
     try:
         started = time.monotonic()
-        _progress(1, "ingest: reading new and changed files …")
-        ingested = ingest_task(config_path, db, run_id)
-        logger.info("ingest: %s", {s: c for s, c in ingested["files"].items()})
-        new_files = sum(c.get("loaded", 0) for c in ingested["files"].values())
-        _progress(2, "normalise: ID numbers, names, dates, amounts …" if new_files else
-                  "normalise: no new or replaced file tonight …")
-        records = normalise_task(config_path, db, run_id)
-        logger.info("normalise: person records per source %s", records)
-        _progress(3, f"resolve people: {sum(records.values()):,} person records …")
-        resolved = resolve_task(config_path, db, run_id)
-        if resolved.get("reused"):
-            _progress(3, "no input changed since the last run: person records and links reused, leads re-scored")
-        logger.info("resolve: %d links, %d persons%s", resolved.get("links", 0), resolved.get("persons", 0),
-                    " (reused: no input changed)" if resolved.get("reused") else "")
-        _progress(4, f"score: {resolved.get('persons', 0):,} persons, {resolved.get('links', 0):,} links …")
-        scored = score_task(config_path, db, run_id)
-        logger.info("score: leads by tier %s", {t: scored.get(t, 0) for t in "ABC"})
-        _progress(5, f"export: {sum(scored.get(t, 0) for t in 'ABC'):,} leads …")
-        exported = export_task(config_path, db, run_id)
-        logger.info("export: %d leads written", exported["rows"])
-        stages.finish_run(stages.with_database(config, build), run_id, "succeeded")
-        summary = _counts_for_ui(stages.with_database(config, build), run_id, exported["rows"], logger)
+        with stages.night_database(night):  # one connection for all stages; the tasks get cursors of it
+            ingested, exported = _stages(config_path, db, run_id, logger)
+            stages.finish_run(night, run_id, "succeeded")
+        summary = _counts_for_ui(night, run_id, exported["rows"], logger)
         stages.publish_build(config, build, run_id)
         _publish_summary_artifacts(summary, logger)
         print(f"done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,21 +115,25 @@ def measure_run(data_dir: Path, work_dir: Path, *, with_quality: bool = True) ->
         fig.peak_rss_mb = max(fig.peak_rss_mb, peak[0])
 
     stages_started = time.perf_counter()
+    with ExitStack() as held:
+        with meter("publish"):
+            build = stages.prepare_build(config)
+            night = stages.with_database(config, build)
+            run_id = stages.start_run(night, None)
+            held.enter_context(stages.night_database(night))
+        with meter("ingest"):
+            stages.ingest_stage(night, run_id)
+        with meter("normalise"):
+            per_source = stages.normalise_stage(night, run_id)
+        resolved = stages.resolve_stage(night, run_id, meter)
+        with meter("score"):
+            scored = stages.score_stage(night, run_id)
+        with meter("export"):
+            exported = stages.export_stage(night, run_id)
+        with meter("publish"):
+            stages.finish_run(night, run_id, "succeeded")
+            held.close()  # letting go of the night's connection checkpoints the file
     with meter("publish"):
-        build = stages.prepare_build(config)
-        night = stages.with_database(config, build)
-        run_id = stages.start_run(night, None)
-    with meter("ingest"):
-        stages.ingest_stage(night, run_id)
-    with meter("normalise"):
-        per_source = stages.normalise_stage(night, run_id)
-    resolved = stages.resolve_stage(night, run_id, meter)
-    with meter("score"):
-        scored = stages.score_stage(night, run_id)
-    with meter("export"):
-        exported = stages.export_stage(night, run_id)
-    with meter("publish"):
-        stages.finish_run(night, run_id, "succeeded")
         stages.publish_build(config, build, run_id)
     sampler.close()
     stage_seconds = time.perf_counter() - stages_started  # wall clock: nothing between the stages goes uncounted
