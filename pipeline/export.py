@@ -13,6 +13,7 @@ import getpass
 import io
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,24 +185,26 @@ def export_leads(
 
     files = ExportedFiles(out_dir / "leads.xlsx", out_dir / "leads.csv", out_dir / "leads.parquet", table.height,
                           encrypted=bool(password))
-    # written to an owner-only temporary file in the folder, then renamed into place; with a password the
-    # plain workbook exists only in memory, so a run killed halfway leaves no unprotected copy on disk
-    tmp = _private_temp(out_dir, ".xlsx")
+    # each file is written to an owner-only temporary file in the folder, and all three are renamed into place
+    # once all are written; with a password the plain workbook exists only in memory, so a run killed halfway
+    # leaves no unprotected copy on disk. leads.csv and leads.parquet are written on a second thread while
+    # the workbook is built (polars lets go of the GIL)
+    temps = [_private_temp(out_dir, ".xlsx"), _private_temp(out_dir, ".csv"), _private_temp(out_dir, ".parquet")]
     try:
-        if password:
-            plain = io.BytesIO()
-            _write_xlsx(plain, safe, leads, summary, masked=not unmask)
-            _encrypted(plain, password, tmp)
-        else:
-            _write_xlsx(tmp, safe, leads, summary, masked=not unmask)
-        os.replace(tmp, files.xlsx)
+        with ThreadPoolExecutor(1, thread_name_prefix="export-flat") as pool:
+            flat = pool.submit(_write_flat, renamed, table.rename(HEADERS_ZH), temps[1], temps[2])
+            if password:
+                plain = io.BytesIO()
+                _write_xlsx(plain, safe, leads, summary, masked=not unmask)
+                _encrypted(plain, password, temps[0])
+            else:
+                _write_xlsx(temps[0], safe, leads, summary, masked=not unmask)
+            flat.result()
+        for tmp, path in zip(temps, (files.xlsx, files.csv, files.parquet)):
+            os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
-    for path in (files.csv, files.parquet):
-        path.unlink(missing_ok=True)
-        path.touch(mode=0o600)
-    renamed.write_csv(files.csv, include_bom=True)
-    table.rename(HEADERS_ZH).write_parquet(files.parquet)
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     user = _os_user()
     for kind, path in (("leads_xlsx", files.xlsx), ("leads_csv", files.csv), ("leads_parquet", files.parquet)):
@@ -213,6 +216,12 @@ def export_leads(
              kind == "leads_xlsx" and files.encrypted],
         )
     return files
+
+
+def _write_flat(inert_table: pl.DataFrame, table: pl.DataFrame, csv: Path, parquet: Path) -> None:
+    """leads.csv (cells inert, UTF-8 with BOM for Excel) and leads.parquet (values as they are)."""
+    inert_table.write_csv(csv, include_bom=True)
+    table.write_parquet(parquet)
 
 
 def _os_user() -> str:

@@ -22,6 +22,7 @@ from python_calamine import CalamineWorkbook
 from xlsxwriter.sharedstrings import SharedStrings
 
 from conftest import make_id
+from pipeline import export, xlsx_write
 from pipeline.export import HEADERS_ZH, export_leads, inert, inert_text
 from pipeline.store import open_database
 from pipeline.xlsx_write import SheetRows, _escaped, _si, style_id, workbook_with_rows
@@ -148,7 +149,10 @@ def test_shared_string_entries_match_xlsxwriter_for_every_character():
         return out.getvalue()
 
     ours = pl.DataFrame({"text": texts}).select(_escaped(pl.col("text")).alias("e")).select(_si(pl.col("e")))
-    assert ours.to_series().to_list() == [xlsxwriter_si(t) for t in texts]
+    expected = [xlsxwriter_si(t) for t in texts]
+    assert ours.to_series().to_list() == expected
+    plain = ["plain", "全角　", *texts[:5000:7]]  # escaping only what needs it gives the same entries
+    assert xlsx_write._entries(pl.Series(texts + plain)).to_list() == expected + [xlsxwriter_si(t) for t in plain]
 
 
 def test_inert_text_matches_inert():
@@ -223,3 +227,91 @@ def test_password_protected_leads_xlsx_holds_the_same_cells(tmp_path):
         office.decrypt(opened)
     (tmp_path / "opened.xlsx").write_bytes(opened.getvalue())
     assert _cells(tmp_path / "opened.xlsx") == _cells(plain.xlsx)
+
+
+def _repacked_by_zipfile(package: bytes) -> bytes:
+    """The same parts written again, serially, by zipfile as the writer did before compressing on threads."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(package)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, info.date_time)
+            entry.external_attr = info.external_attr
+            target.writestr(entry, source.read(info), zipfile.ZIP_DEFLATED, xlsx_write.COMPRESS_LEVEL)
+    return out.getvalue()
+
+
+def test_rows_rendered_in_pieces_and_compressed_on_threads_give_the_package_zipfile_writes(tmp_path, monkeypatch):
+    frame = pl.concat([_frame().filter(pl.col("text").ne_missing("<r>x</r>"))] * 40)
+    _workbook(tmp_path / "whole.xlsx", frame, fast=True)
+    monkeypatch.setattr(xlsx_write, "_ROWS_PER_PIECE", 7)  # many pieces, some holding only empty rows
+    _workbook(tmp_path / "pieces.xlsx", frame, fast=True)
+    pieces = (tmp_path / "pieces.xlsx").read_bytes()
+    with zipfile.ZipFile(tmp_path / "whole.xlsx") as whole, zipfile.ZipFile(io.BytesIO(pieces)) as cut:
+        assert {i.filename: whole.read(i) for i in whole.infolist() if i.filename != "docProps/core.xml"} == \
+               {i.filename: cut.read(i) for i in cut.infolist() if i.filename != "docProps/core.xml"}
+    assert pieces == _repacked_by_zipfile(pieces)
+    monkeypatch.setattr(xlsx_write, "_ZIP64_FROM", 1000)  # a package zipfile would give ZIP64 records: zipfile writes it
+    _workbook(tmp_path / "large.xlsx", frame, fast=True)
+    assert (tmp_path / "large.xlsx").read_bytes() == _repacked_by_zipfile((tmp_path / "large.xlsx").read_bytes())
+    slow = tmp_path / "slow.xlsx"
+    _workbook(slow, frame, fast=False)
+    assert _cells(tmp_path / "pieces.xlsx") == _cells(slow)
+
+
+def test_text_equal_to_a_header_even_one_with_escapes_reuses_its_shared_string():
+    headers = ["a&b", "_x0041_", " edge", "plain", "\x01ctl"]
+    layout = io.BytesIO()
+    wb = xlsxwriter.Workbook(layout, {"in_memory": True})
+    ws = wb.add_worksheet("数据")
+    for c, name in enumerate(headers):
+        ws.write_string(0, c, name)
+    wb.close()
+    frame = pl.DataFrame({name: [name, f"{name}!", None] for name in headers})
+    package = workbook_with_rows(layout.getvalue(), {"数据": SheetRows(frame)})
+    with zipfile.ZipFile(io.BytesIO(package)) as zf:
+        table = zf.read("xl/sharedStrings.xml").decode()
+    entries = re.findall(r"<si>.*?</si>", table, flags=re.S)
+    assert len(entries) == len(set(entries)) == 2 * len(headers)
+    assert 'count="15"' in table and 'uniqueCount="10"' in table
+
+
+def test_a_failure_on_a_worker_thread_fails_the_export_and_leaves_no_file(tmp_path, monkeypatch):
+    con = open_database(tmp_path / "db.duckdb")
+    real = xlsx_write._deflated
+
+    def failing(pieces):
+        data = list(pieces)
+        if any(b"<sheetData><row" in piece for piece in data):
+            raise OSError("disk full")
+        return real(data)
+
+    monkeypatch.setattr(xlsx_write, "_deflated", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export_leads(con, _hostile_leads(), tmp_path / "out", "R1", {"run_id": "R1", "sources": {}})
+    assert list((tmp_path / "out").iterdir()) == []
+    monkeypatch.undo()
+
+    def no_parquet(*args):
+        raise OSError("parquet refused")
+
+    monkeypatch.setattr(export, "_write_flat", no_parquet)
+    with pytest.raises(OSError, match="parquet refused"):
+        export_leads(con, _hostile_leads(), tmp_path / "out", "R1", {"run_id": "R1", "sources": {}})
+    assert list((tmp_path / "out").iterdir()) == []
+    assert con.execute("SELECT count(*) FROM exports").fetchall() == [(0,)]
+
+
+def test_parts_compressed_apart_are_packed_byte_for_byte_as_zipfile_packs_them():
+    parts = [("[Content_Types].xml", b"<Types/>", 0o644 << 16), ("xl/表.xml", "数据".encode() * 5000, 0),
+             ("docProps/app.xml", b"", 0)]
+    infos = []
+    for name, _, mode in parts:
+        info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+        info.external_attr = mode
+        infos.append(info)
+    ours = xlsx_write._zipped([(info, xlsx_write._deflated([data[:7], data[7:]])) for info, (_, data, _) in zip(infos, parts)])
+    theirs = io.BytesIO()
+    with zipfile.ZipFile(theirs, "w") as package:
+        for info, (_, data, _) in zip(infos, parts):
+            package.writestr(info, data, zipfile.ZIP_DEFLATED, xlsx_write.COMPRESS_LEVEL)
+    assert ours == theirs.getvalue()

@@ -39,3 +39,19 @@ def test_quality_report_counts_and_masks(tmp_path):
     assert make_id(seq=25) not in text and "13812345678" not in text and "138****5678" in text
     issues = list(wb["字段问题"].iter_rows(values_only=True))
     assert issues[1][2] == 5 and issues[1][3] == "list_date"
+
+
+def test_a_failing_per_file_query_fails_the_report_and_writes_nothing(tmp_path, monkeypatch):
+    import duckdb
+    import pytest
+
+    from pipeline import quality
+
+    config = config_for(tmp_path, tmp_path / "inbox")
+    stages.start_run(config, None)
+    con = open_database(config.database_path)
+    monkeypatch.setattr(quality, "_FILES", "SELECT * FROM no_such_table")  # the query run on the second thread
+    with pytest.raises(duckdb.Error, match="no_such_table"):
+        write_quality_report(con, tmp_path / "out")
+    con.close()
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
