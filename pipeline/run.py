@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -408,12 +409,24 @@ def export_stage(config: AidLeadsConfig, run_id: str, unmask_reason: str | None 
         leads = query_frame(con, LEADS_OF_RUN, [run_id])
         summary = _summary(con, run_id)
         out_dir = config.exports_dir / run_id
-        files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason,
-                             password=xlsx_password(config))
-        quality = write_quality_report(con, out_dir)
+        # the data-quality report reads only what ingest and normalise made: it is written alongside the lead
+        # files, on a cursor of its own in a second thread (DuckDB, polars and zlib let go of the GIL)
+        with ThreadPoolExecutor(1, thread_name_prefix="quality-report") as pool:
+            report = pool.submit(_quality_report, con.cursor(), out_dir)
+            files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason,
+                                 password=xlsx_password(config))
+            quality = report.result()
         _count(con, run_id, "export", "rows", "leads", files.rows)
         return {"xlsx": str(files.xlsx), "csv": str(files.csv), "parquet": str(files.parquet), "rows": files.rows,
                 "folder": str(out_dir), "data_quality": str(quality["xlsx"])}
+
+
+def _quality_report(cursor: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
+    """write_quality_report on a cursor of its own, which it closes."""
+    try:
+        return write_quality_report(cursor, out_dir)
+    finally:
+        cursor.close()
 
 
 def with_database(config: AidLeadsConfig, database: Path | str) -> AidLeadsConfig:
