@@ -150,6 +150,20 @@ def _hmacs_in_bulk(numbers: pl.Series, key: bytes) -> pl.Series:
     return pl.Series("id_hmac", hashed.column("h"), dtype=pl.String)
 
 
+def keyed_hashes(messages: pl.Series, key: bytes) -> pl.Series:
+    """HMAC-SHA256 (hex) of each text as UTF-8, by DuckDB's SHA-256 over the padded keys; nulls stay null.
+    The same values as `hmac.new(key, text.encode(), sha256).hexdigest()` (tests/test_score_fast.py)."""
+    inner, outer = _pads(key)
+    con = duckdb.connect()
+    try:
+        con.register("_messages", messages.cast(pl.String).alias("m").to_frame().to_arrow())
+        hashed = con.sql("SELECT sha256($outer || unhex(sha256($inner || encode(m)))) AS h FROM _messages",
+                         params={"inner": inner, "outer": outer}).to_arrow_table()
+    finally:
+        con.close()
+    return pl.Series(messages.name, hashed.column("h"), dtype=pl.String)
+
+
 def _hmacs(numbers: list[str | None], key: bytes) -> list[str | None]:
     """id_hmac of each number: HMAC-SHA256 (RFC 2104) from two hashes of the padded key, copied per number."""
     inner_pad, outer_pad = _pads(key)

@@ -271,3 +271,32 @@ def test_an_empty_fact_table_written_as_text_columns_is_read_as_empty():
                for table, schema in _FACTS.items() if table not in facts}
     leads = scored(records, {**facts, **as_text})
     assert leads["priority_groups"].to_list() == ["退役军人"]
+
+
+def test_masks_in_polars_equal_the_python_masks() -> None:
+    # plain numbers are masked in polars, everything else by mask_id / mask_phone themselves: the same text
+    from matchers.idnumber import mask_id, mask_phone
+    from pipeline.score import _masked
+
+    values = ["13812345678", "1381234", "12345678", "", None, "无", "NULL", "na", "138 1234 5678",
+              "１３８１２３４５６７８", "11010519491231002X", "110105491231002", "abc", "0", "1" * 70, "12ab",
+              "x1234567890", " 13812345678", "1234567", "123456789012", "1234567890\t"]
+    frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    for mask, head, tail in ((mask_id, 6, 4), (mask_phone, 3, 4)):
+        assert _masked(frame, pl.col("v"), mask, head, tail).to_list() == [
+            None if v is None else mask(v) for v in values]
+
+
+def test_lead_ids_in_bulk_equal_the_python_hmac() -> None:
+    # a province's lead ids are hashed by DuckDB: they must be the ids the Python HMAC gives (ids are kept across
+    # nights, and a small run with the same key must name the same lead the same way)
+    import hmac as std_hmac
+
+    from pipeline.score import _BULK_LEAD_IDS, _lead_ids
+
+    cases = [f"（2024）粤0101刑初{i}号" if i % 7 else "None" for i in range(_BULK_LEAD_IDS + 5)]
+    identities = [f"44010119800101{i:04d}" if i % 3 else f"张三丰·{i}|1980-01-01" for i in range(len(cases))]
+    expected = ["XS" + std_hmac.new(KEY, f"{c}|{n}".encode(), "sha256").hexdigest()[:12].upper()
+                for c, n in zip(cases, identities)]
+    assert _lead_ids(KEY, cases, identities) == expected
+    assert _lead_ids(KEY, cases[:5], identities[:5]) == expected[:5]
