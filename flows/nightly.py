@@ -100,10 +100,11 @@ def _run_stages(config: Any, config_path: str, run_id: str | None, logger: Any) 
     build = stages.prepare_build(config)
     db = str(build)
     night = stages.with_database(config, build)
-    run_id = stages.start_run(night, config_path, run_id)
+    run_id = run_id or stages.new_run_id()
     try:
         started = time.monotonic()
         with stages.night_database(night):  # one connection for all stages; the tasks get cursors of it
+            stages.start_run(night, config_path, run_id)
             ingested, exported = _stages(config_path, db, run_id, logger)
             stages.finish_run(night, run_id, "succeeded")
         summary = _counts_for_ui(night, run_id, exported["rows"], logger)

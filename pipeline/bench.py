@@ -119,8 +119,8 @@ def measure_run(data_dir: Path, work_dir: Path, *, with_quality: bool = True) ->
         with meter("publish"):
             build = stages.prepare_build(config)
             night = stages.with_database(config, build)
-            run_id = stages.start_run(night, None)
             held.enter_context(stages.night_database(night))
+            run_id = stages.start_run(night, None)
         with meter("ingest"):
             stages.ingest_stage(night, run_id)
         with meter("normalise"):

@@ -59,6 +59,8 @@ class RunResult:
 
 _HELD: dict[Path, duckdb.DuckDBPyConnection] = {}
 """databases a night holds open from its first stage to its last (night_database), by resolved path"""
+_VIEWS_READY: set[Path] = set()
+"""held databases whose analyst views are all there: their stages need not look again"""
 
 
 @contextmanager
@@ -68,7 +70,7 @@ def night_database(config: AidLeadsConfig) -> Iterator[None]:
     A stage that opens the file itself pays for opening it, checking its schema and, on closing, a
     checkpoint: at a province about 0.1 s a stage, most of a second a night. While this is held, the
     stages (in any thread: Prefect runs tasks in worker threads) each work on a cursor of this one
-    connection, and the file is checkpointed once, when the night lets go of it.
+    connection, and the file is closed, with its final checkpoint, once, when the night lets go of it.
     """
     path = config.database_path.resolve()
     if path in _HELD:
@@ -79,18 +81,21 @@ def night_database(config: AidLeadsConfig) -> Iterator[None]:
         yield
     finally:
         del _HELD[path]
+        _VIEWS_READY.discard(path)
         con.close()
 
 
 @contextmanager
 def database(config: AidLeadsConfig) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the config's database: a cursor of the night's, while a night holds it open."""
-    held = _HELD.get(config.database_path.resolve())
+    path = config.database_path.resolve()
+    held = _HELD.get(path)
     if held is None:
         con = open_database(config.database_path)
     else:  # the views over tables an earlier stage made tonight are created as open_database would
         con = held.cursor()
-        ensure_schema(con)
+        if path not in _VIEWS_READY and ensure_schema(con):
+            _VIEWS_READY.add(path)
     try:
         yield con
     finally:

@@ -110,8 +110,9 @@ def _views_complete(con: duckdb.DuckDBPyConnection) -> bool:
     return views >= _expected_views()
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> bool:
     """Create every table that does not exist yet and add columns newer versions need (idempotent).
+    True when every analyst view is there as well (until then, each call tries the missing ones again).
 
     Hundreds of DDL and COMMENT statements take over a second, and every stage opens the database:
     a database that already carries this version's schema (its fingerprint) is left as it is.
@@ -120,9 +121,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     if _schema_current(con, fingerprint):
         # a first night's stages open the database before the tables some views read exist: only the
         # views are tried again (not the hundreds of table statements) until every one is there
-        if not _views_complete(con):
-            ensure_views(con, only_missing=True)
-        return
+        if _views_complete(con):
+            return True
+        ensure_views(con, only_missing=True)
+        return _views_complete(con)
     ddl = resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
     con.execute("BEGIN TRANSACTION")
     try:
@@ -141,6 +143,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
         raise
     ensure_views(con)  # outside the transaction: a view whose tables do not exist yet fails, and is skipped
+    return _views_complete(con)
 
 
 @lru_cache(maxsize=1)
