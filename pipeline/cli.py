@@ -541,8 +541,9 @@ def _print_bench(report: Any) -> None:
                   f"splink linking / our whole run = {s['speedup_vs_whole_run']:.1f}×")
     if report.incremental:
         i = report.incremental
+        runs = ", ".join(f"{x:.2f}" for x in i.get("stage_seconds_all", []))
         out.print(f"incremental night ({i['changed_file']}): {i['stage_seconds']:.2f} s = "
-                  f"{100 * i['ratio_to_full']:.0f}% of the full run")
+                  f"{100 * i['ratio_to_full']:.1f}% of the full run (median; nights {runs} s)")
         out.print("  per stage: " + ", ".join(f"{st['stage']} {st['seconds']:.2f} s" for st in i["stages"]))
         if "vs_full" in i:
             v = i["vs_full"]
