@@ -94,12 +94,29 @@ def database(config: AidLeadsConfig) -> Iterator[duckdb.DuckDBPyConnection]:
         con = open_database(config.database_path)
     else:  # the views over tables an earlier stage made tonight are created as open_database would
         con = held.cursor()
+        _trim_buffer_pool(con)
         if path not in _VIEWS_READY and ensure_schema(con):
             _VIEWS_READY.add(path)
     try:
         yield con
     finally:
         con.close()
+
+
+def _trim_buffer_pool(con: duckdb.DuckDBPyConnection) -> None:
+    """Let DuckDB drop the table blocks it keeps cached from earlier stages, as closing the file did.
+
+    Held open all night, the cache grew by about 0.8 GiB at ten provinces, on top of the compare step's
+    peak (15.0 GiB of the 16 GiB allowed, against 14.2 with a connection per stage). Lowering the memory
+    limit evicts what is not in use; the default limit is put back at once. Should DuckDB be unable to evict (it
+    holds something in use), the limit is put back and nothing else changes.
+    """
+    try:
+        con.execute("SET memory_limit = '64MB'")
+    except duckdb.Error:
+        pass
+    finally:
+        con.execute("RESET memory_limit")  # DuckDB's default (80 % of the memory); the night sets no other
 
 
 def new_run_id() -> str:
