@@ -26,7 +26,7 @@ import polars as pl
 from pipeline.errors import MissingColumnError, SourceFormatError
 from pipeline.headers import HeaderMapping, find_header
 from pipeline.readers import DAMAGED_CHAR, SUPPORTED_SUFFIXES, SheetRows, read_table_file
-from pipeline.store import raw_table
+from pipeline.store import raw_table, transaction
 from pipeline.validate import CheckedTable, check_table
 from schemas.config import AidLeadsConfig
 from schemas.sources import SOURCES, SourceSpec
@@ -167,8 +167,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, overri
         return FileOutcome(source, str(path), "rejected", error=prepared.error)
 
     outcome = FileOutcome(source, str(path), "loaded")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for checked in prepared.tables:
             _write_table(con, spec, path, sha, size, checked, run_id)
             outcome.rows_loaded += checked.loaded.height
@@ -178,10 +177,6 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, overri
                WHERE source = ? AND path = ? AND sha256 <> ? AND status = 'loaded'""",
             [source, str(path), sha],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     if prepared.problems:
         outcome.error = "; ".join(prepared.problems)  # sheets skipped, the rest loaded
     return outcome

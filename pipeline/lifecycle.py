@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from pipeline.errors import AidLeadsError, SourceFormatError
-from pipeline.store import query_frame
+from pipeline.store import query_frame, transaction
 from pipeline.values import ValueParseError, parse_amount
 
 __all__ = [
@@ -84,37 +84,33 @@ def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id:
     )
     now = _now()
     con.register("_run_leads", frame.to_arrow())
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM lead_history WHERE run_id = ?", [run_id])
-        con.execute(
-            """INSERT INTO leads (lead_id, case_no, subject_person_id, victim_person_id, subject_role,
-                   first_run_id, last_run_id, score, tier, fingerprint, change, status, status_at, reasons)
-               SELECT lead_id, case_no, subject_person_id, victim_person_id, subject_role, $run, $run, score, tier,
-                      fingerprint, 'new', 'new', $now, reasons
-               FROM _run_leads WHERE change = 'new'""", {"run": run_id, "now": now})
-        # new evidence on a handled lead: raise it again, and say why in its events
-        con.execute(
-            """INSERT INTO lead_events (lead_id, event_at, status, by_whom, note, origin, amount)
-               SELECT lead_id, $now, 'new', NULL, '新证据重新提示（' || left(change_detail, 200) || '）', 'run', NULL
-               FROM _run_leads WHERE _reopen""", {"now": now})
-        con.execute(
-            """UPDATE leads SET status = 'new', status_at = $now, status_by = NULL
-               FROM _run_leads r WHERE r._reopen AND leads.lead_id = r.lead_id""", {"now": now})
-        con.execute(
-            """UPDATE leads SET last_run_id = $run, score = r.score, tier = r.tier, fingerprint = r.fingerprint,
-                   change = r.change, subject_person_id = r.subject_person_id, victim_person_id = r.victim_person_id,
-                   subject_role = r.subject_role, reasons = r.reasons
-               FROM _run_leads r WHERE r.change <> 'new' AND leads.lead_id = r.lead_id""", {"run": run_id})
-        con.execute(
-            f"""INSERT INTO lead_history (run_id, lead_id, rank, score, tier, change, change_detail,
-                    {", ".join(_HISTORY_COLUMNS)})
-                SELECT $run, lead_id, rank, score, tier, change, change_detail, {", ".join(_HISTORY_COLUMNS)}
-                FROM _run_leads ORDER BY rank""", {"run": run_id})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute("DELETE FROM lead_history WHERE run_id = ?", [run_id])
+            con.execute(
+                """INSERT INTO leads (lead_id, case_no, subject_person_id, victim_person_id, subject_role,
+                       first_run_id, last_run_id, score, tier, fingerprint, change, status, status_at, reasons)
+                   SELECT lead_id, case_no, subject_person_id, victim_person_id, subject_role, $run, $run, score, tier,
+                          fingerprint, 'new', 'new', $now, reasons
+                   FROM _run_leads WHERE change = 'new'""", {"run": run_id, "now": now})
+            # new evidence on a handled lead: raise it again, and say why in its events
+            con.execute(
+                """INSERT INTO lead_events (lead_id, event_at, status, by_whom, note, origin, amount)
+                   SELECT lead_id, $now, 'new', NULL, '新证据重新提示（' || left(change_detail, 200) || '）', 'run', NULL
+                   FROM _run_leads WHERE _reopen""", {"now": now})
+            con.execute(
+                """UPDATE leads SET status = 'new', status_at = $now, status_by = NULL
+                   FROM _run_leads r WHERE r._reopen AND leads.lead_id = r.lead_id""", {"now": now})
+            con.execute(
+                """UPDATE leads SET last_run_id = $run, score = r.score, tier = r.tier, fingerprint = r.fingerprint,
+                       change = r.change, subject_person_id = r.subject_person_id, victim_person_id = r.victim_person_id,
+                       subject_role = r.subject_role, reasons = r.reasons
+                   FROM _run_leads r WHERE r.change <> 'new' AND leads.lead_id = r.lead_id""", {"run": run_id})
+            con.execute(
+                f"""INSERT INTO lead_history (run_id, lead_id, rank, score, tier, change, change_detail,
+                        {", ".join(_HISTORY_COLUMNS)})
+                    SELECT $run, lead_id, rank, score, tier, change, change_detail, {", ".join(_HISTORY_COLUMNS)}
+                    FROM _run_leads ORDER BY rank""", {"run": run_id})
     finally:
         con.unregister("_run_leads")
     counts: dict[str, int] = {}

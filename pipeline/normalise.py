@@ -18,7 +18,7 @@ import polars as pl
 
 from matchers.idnumber import IdStatus, ids_from_certificates, parse_ids
 from matchers.names import one_party_mask, parse_names, split_parties
-from pipeline.store import LINEAGE_COLUMNS, create_table_from, query_frame, raw_table
+from pipeline.store import LINEAGE_COLUMNS, create_table_from, query_frame, raw_table, transaction
 from pipeline.values import (
     combine_with_scalar,
     map_distinct,
@@ -667,8 +667,7 @@ def _store(con: duckdb.DuckDBPyConnection, built: NormalisedData, rebuilt: Seque
         return name
 
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             if delta is None:  # a full build
                 _replace(con, "person_records", source_of(built.records), "人员记录: one row per mention of a person in a "
                          "source row", comments, uncompressed=_RANDOM_LOOKING)
@@ -692,10 +691,6 @@ def _store(con: duckdb.DuckDBPyConnection, built: NormalisedData, rebuilt: Seque
             _replace(con, "record_changes", source_of(built.changes), *RECORD_CHANGES)
             if before_commit is not None:
                 before_commit(built)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         for name in registered:
             con.unregister(name)

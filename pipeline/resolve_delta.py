@@ -45,7 +45,7 @@ from matchers.households import household_relations
 from matchers.linking import LINK_COLUMNS, Compare, LinkSettings, Meter, Resolution, decide_pairs
 from matchers.weights import FSModel
 from pipeline.persons import LINK_COMMENTS, household_table, persons_frame, record_evidence, with_id_hmac
-from pipeline.store import query_frame, replace_table
+from pipeline.store import query_frame, replace_table, transaction
 
 __all__ = ["store_link_state", "has_link_state", "resolve_changes", "DeltaOutcome", "LINK_STATE_TABLES"]
 
@@ -288,16 +288,11 @@ def _write(con: duckdb.DuckDBPyConnection, touched: pl.Series, removed: pl.Serie
     ]
     has_cache = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'compared_pairs'").fetchall()[0][0]
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for sql in statements:
                 con.execute(sql)
             if has_cache and compared.height:
                 con.execute("INSERT INTO compared_pairs BY NAME SELECT * FROM _compared")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         for name in frames:
             con.unregister(name)
@@ -329,17 +324,12 @@ def _update_households(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, rebu
                                     "WHERE record_id IN (SELECT record_id FROM _here) ORDER BY record_id")
         mine = pl.col("person_id").is_in(rebuilt.implode()) | pl.col("household_person_id").is_in(rebuilt.implode())
         con.register("_relations", household_relations(records, clusters).filter(mine).to_arrow())
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute("""DELETE FROM households WHERE person_id IN (SELECT person_id FROM _rebuilt)
                            OR household_person_id IN (SELECT person_id FROM _rebuilt)
                            OR person_id NOT IN (SELECT person_id FROM persons)
                            OR household_person_id NOT IN (SELECT person_id FROM persons)""")
             con.execute("INSERT INTO households BY NAME SELECT * FROM _relations")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         for name in ("_places", "_cases", "_rebuilt", "_here", "_relations"):
             con.unregister(name)

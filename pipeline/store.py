@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -126,8 +127,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> bool:
         ensure_views(con, only_missing=True)
         return _views_complete(con)
     ddl = resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for statement in re.split(r";\s*\n", ddl):
             if not any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines()):
                 continue
@@ -138,10 +138,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> bool:
         con.execute("CREATE TABLE IF NOT EXISTS schema_state (key VARCHAR PRIMARY KEY, value VARCHAR)")
         con.execute("COMMENT ON TABLE schema_state IS '库结构版本: fingerprint of the schema this database was last brought up to'")
         con.execute("INSERT OR REPLACE INTO schema_state VALUES ('fingerprint', ?)", [fingerprint])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     ensure_views(con)  # outside the transaction: a view whose tables do not exist yet fails, and is skipped
     return _views_complete(con)
 
@@ -219,20 +215,27 @@ def replace_table(
     """
     con.register("_replace_src", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             create_table_from(con, name, "_replace_src", uncompressed)
             con.execute(f"COMMENT ON TABLE {name} IS {_quote(table_comment)}")
             for column in frame.columns:
                 comment = column_comments.get(column)
                 if comment:
                     con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_quote(comment)}')
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.unregister("_replace_src")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The statements of the block as one transaction: committed when the block ends, rolled back if it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _quote(text: str) -> str:
