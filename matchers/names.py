@@ -138,8 +138,11 @@ def _split(name: str) -> tuple[str | None, str | None]:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _syllables(text: str) -> str:
-    """Toneless lower-case pinyin of text, letters and digits only (cached: given names repeat a lot)."""
-    joined = "".join(lazy_pinyin(text, style=Style.NORMAL)).lower()
+    """Toneless lower-case pinyin of text, letters and digits only (cached: given names repeat a lot).
+
+    The text goes to pypinyin as one list item, as `_readings` sends each name in its batch: a string would
+    be cut into dictionary words first, and a name like 一标的 would read ...biaodi here and ...biaode there."""
+    joined = "".join(lazy_pinyin([text], style=Style.NORMAL)).lower()
     return "".join(ch for ch in joined if ch.isalnum())
 
 

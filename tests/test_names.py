@@ -277,3 +277,10 @@ def test_a_middle_dot_lost_in_a_gbk_export_is_restored():
     lost = parse_name("努尔买买提?阿不都拉")
     assert lost.name == "努尔买买提·阿不都拉"
     assert compare_names(lost, parse_name("努尔买买提·阿不都拉")) is NameAgreement.EXACT
+
+
+def test_a_name_holding_a_dictionary_word_reads_the_same_alone_and_in_a_batch() -> None:
+    # 标的 is a word (biāodì); a lone name and the same name among others must get one pinyin key
+    values = ["?一标的", "张标的", "王一标的明", "李四"]
+    batch = parse_names(pl.Series(values))["pinyin"].to_list()
+    assert batch == [parse_name(v).pinyin for v in values]
