@@ -36,7 +36,7 @@ from pipeline.normalise import FACT_TABLES, SOURCE_ORDER, NormalisedData, normal
 from pipeline.persons import id_key, persons_frame, previous_person_ids, store_resolution, with_id_hmac
 from pipeline.resolve_delta import DeltaOutcome, has_link_state, resolve_changes, store_link_state
 from pipeline.quality import write_quality_report
-from pipeline.score import load_score_inputs, score_leads
+from pipeline.score_cache import scored_leads
 from pipeline.store import ensure_schema, open_database, query_frame
 from schemas.config import AidLeadsConfig
 from schemas.sources import SOURCES
@@ -371,17 +371,25 @@ def _lead_key(config: AidLeadsConfig) -> bytes:
     return path.read_bytes()
 
 
+def aided_before(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Person id → a case in which that person (as subject or victim of a lead) already received judicial aid."""
+    return dict(con.execute(
+        """SELECT p, any_value(case_no) FROM (
+               SELECT subject_person_id AS p, case_no FROM leads WHERE status = 'aided'
+               UNION ALL SELECT victim_person_id, case_no FROM leads WHERE status = 'aided') GROUP BY p""").fetchall())
+
+
 def score_stage(config: AidLeadsConfig, run_id: str, today: dt.date | None = None) -> dict[str, int]:
+    """Score the case files whose inputs changed (all of them on a first night or after a settings change),
+    keep the stored leads of the rest, and merge the ranked list into the lead lifecycle."""
     with database(config) as con:
-        records, facts, evidence = load_score_inputs(con)  # only the records a lead can draw on
-        aided = dict(con.execute(
-            """SELECT p, any_value(case_no) FROM (
-                   SELECT subject_person_id AS p, case_no FROM leads WHERE status = 'aided'
-                   UNION ALL SELECT victim_person_id, case_no FROM leads WHERE status = 'aided') GROUP BY p""").fetchall())
-        leads = score_leads(records, facts, evidence, config.scoring, _lead_key(config), today=today, aided_before=aided)
-        counts = apply_lifecycle(con, leads, run_id)
+        outcome = scored_leads(con, config.scoring, _lead_key(config), today or dt.date.today(), aided_before(con),
+                               run_id)
+        counts = apply_lifecycle(con, outcome.leads, run_id)
         _count_many(con, run_id, "score", [("leads", tier, counts.get(tier, 0)) for tier in ("A", "B", "C")]
-                    + [("leads_change", c, counts.get(c, 0)) for c in ("new", "changed", "unchanged")])
+                    + [("leads_change", c, counts.get(c, 0)) for c in ("new", "changed", "unchanged")]
+                    + [("case_files", "scored", outcome.units_scored), ("case_files", "reused", outcome.units_reused),
+                       ("case_files_scored", outcome.reason, 1)])
         return counts
 
 

@@ -92,6 +92,7 @@ _REACH_SQL = """
 CREATE OR REPLACE TEMP TABLE score_reach AS
 WITH case_people AS (       -- victims and relatives named in a case
     SELECT DISTINCT m.person_id FROM victim_facts v JOIN person_members m USING (record_id)
+    WHERE {cases}
 ), case_households AS (     -- subsistence households a case person belongs to
     SELECT DISTINCT s.household_key FROM subsistence_facts s JOIN person_members m USING (record_id)
     WHERE m.person_id IN (SELECT person_id FROM case_people)
@@ -103,26 +104,44 @@ WITH case_people AS (       -- victims and relatives named in a case
 )
 SELECT m.record_id, m.person_id FROM person_members m WHERE m.person_id IN (SELECT person_id FROM people)
 """
+_IN_UNITS = "coalesce(v.case_no, 'None') IN (SELECT case_file FROM _score_units)"
+"""a victim row of the case files asked for (a row without a case number belongs to the file 'None')"""
+_KNOWN_REACH_SQL = """
+CREATE OR REPLACE TEMP TABLE score_reach AS
+SELECT m.record_id, m.person_id FROM person_members m
+WHERE m.person_id IN (SELECT person_id FROM {reach} WHERE case_file IN (SELECT case_file FROM _score_units))
+"""
 
 
-def load_score_inputs(con: duckdb.DuckDBPyConnection) -> ScoreInputs:
+def load_score_inputs(con: duckdb.DuckDBPyConnection, units: pl.Series | None = None,
+                      reach: str | None = None) -> ScoreInputs:
     """The records, facts and evidence a lead can draw on, and only those: every record of the people named
     in a case and of everyone sharing a subsistence household with them. A province's rolls are mostly people
-    no case touches. Fact rows keep their table order (it decides which record a shared fact is cited from)."""
-    con.execute(_REACH_SQL)
+    no case touches. Fact rows keep their table order (it decides which record a shared fact is cited from).
+
+    With `units` (case numbers, 'None' for rows without one), only what those case files draw on, and of the
+    victim rows only theirs: score_leads then gives exactly those files' leads (pipeline.score_cache). `reach`
+    names a table of (case_file, person_id) already worked out for them, which saves working it out again."""
+    cases = "TRUE" if units is None else _IN_UNITS
+    con.register("_score_units", pl.DataFrame({"case_file": units if units is not None else []},
+                                              schema={"case_file": pl.String}).to_arrow())
     try:
+        con.execute(_KNOWN_REACH_SQL.format(reach=reach) if reach and units is not None
+                    else _REACH_SQL.format(cases=cases))
         records = query_frame(con, f"""
             SELECT {", ".join("r." + c for c in _RECORD_COLUMNS)}, s.person_id
             FROM person_records r JOIN score_reach s USING (record_id)""")
         facts = {table: query_frame(con, f"""
-                     SELECT {", ".join(columns)} FROM {table}
-                     WHERE record_id IN (SELECT record_id FROM score_reach) ORDER BY rowid""")
+                     SELECT {", ".join("v." + c for c in columns)} FROM {table} v
+                     WHERE record_id IN (SELECT record_id FROM score_reach)
+                     {"AND " + cases if table == "victim_facts" else ""} ORDER BY v.rowid""")
                  for table, columns in _FACT_SCHEMAS.items()}
         evidence = query_frame(con, """
             SELECT record_id, evidence_zh FROM record_evidence
             WHERE record_id IN (SELECT record_id FROM score_reach) ORDER BY rowid""")
     finally:
         con.execute("DROP TABLE IF EXISTS score_reach")
+        con.unregister("_score_units")
     return ScoreInputs(records, facts, evidence)
 
 
