@@ -177,14 +177,15 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
             clusters = merge_links_into_clusters(clusters, context_s, frame)
         touched = pl.concat([affected, removed]).unique()
         # people keep the ids they had (the touched records' persons until tonight)
-        clusters = inherit_person_ids(clusters.with_columns(frame["record_key"]), _previous_ids(con, touched))
+        previous = _previous_ids(con, touched)
+        clusters = inherit_person_ids(clusters.with_columns(frame["record_key"]), previous)
         final = pl.concat([kept.select(LINK_COLUMNS), context_s], how="diagonal_relaxed").select(LINK_COLUMNS) \
             .sort("record_id_l", "record_id_r")
         persons = with_id_hmac(persons_frame(frame, clusters), id_key)
         victims_removed = changes.filter((pl.col("change") == "removed") & (pl.col("source") == "victims")).height > 0
         _write(con, touched, removed, final, cut.select(LINK_COLUMNS), new_apart, clusters, persons,
                folded_new, compared, prepared)
-        _update_households(con, frame, persons["person_id"], everyone=victims_removed)
+        _update_households(con, frame, persons["person_id"], previous["person_id"], everyone=victims_removed)
         stats.update(people_rebuilt=affected.len(), links_cut_by_guard=cut.height)
     links = query_frame(con, "SELECT method, count(*) AS n FROM links GROUP BY method ORDER BY method")
     n_persons = con.execute("SELECT count(*) FROM persons").fetchall()[0][0]
@@ -298,11 +299,13 @@ def _write(con: duckdb.DuckDBPyConnection, touched: pl.Series, removed: pl.Serie
             con.unregister(name)
 
 
-def _update_households(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, rebuilt: pl.Series, *,
-                       everyone: bool) -> None:
+def _update_households(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, rebuilt: pl.Series, replaced: pl.Series,
+                       *, everyone: bool) -> None:
     """Household relations of the people rebuilt tonight, from every household roll and victims' case file they
     appear in (a relation depends on the two people's own rows, and on a case's victims being one person).
-    A night that removed a victim's row may leave a case with a single victim: all relations are then redone."""
+    `replaced` are the people the rebuilt records belonged to until tonight: their relations go too (those
+    whose id came back are written again). A night that removed a victim's row may leave a case with a single
+    victim: all relations are then redone."""
     sql = """SELECT record_id, source, role, household_key, case_no, relation FROM person_records
              WHERE household_key IS NOT NULL OR (source = 'victims' AND case_no IS NOT NULL)"""
     if everyone:
@@ -314,7 +317,7 @@ def _update_households(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, rebu
     cases = pl.DataFrame({"case_no": frame.filter(pl.col("source") == "victims")["case_no"].drop_nulls().unique()})
     con.register("_places", places.to_arrow())
     con.register("_cases", cases.to_arrow())
-    con.register("_rebuilt", pl.DataFrame({"person_id": rebuilt}).to_arrow())
+    con.register("_rebuilt", pl.DataFrame({"person_id": pl.concat([rebuilt, replaced]).unique()}).to_arrow())
     try:
         records = query_frame(con, f"""SELECT * FROM ({sql}) WHERE household_key IN (SELECT household_key FROM _places)
                                        OR (source = 'victims' AND case_no IN (SELECT case_no FROM _cases))
@@ -326,9 +329,7 @@ def _update_households(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, rebu
         con.register("_relations", household_relations(records, clusters).filter(mine).to_arrow())
         with transaction(con):
             con.execute("""DELETE FROM households WHERE person_id IN (SELECT person_id FROM _rebuilt)
-                           OR household_person_id IN (SELECT person_id FROM _rebuilt)
-                           OR person_id NOT IN (SELECT person_id FROM persons)
-                           OR household_person_id NOT IN (SELECT person_id FROM persons)""")
+                           OR household_person_id IN (SELECT person_id FROM _rebuilt)""")
             con.execute("INSERT INTO households BY NAME SELECT * FROM _relations")
     finally:
         for name in ("_places", "_cases", "_rebuilt", "_here", "_relations"):
