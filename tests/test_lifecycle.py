@@ -6,12 +6,14 @@ import datetime as dt
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 
 from conftest import config_for, make_id, write_csv, write_xlsx
 from pipeline import run as stages
 from pipeline.errors import AidLeadsError
-from pipeline.lifecycle import import_outcomes, overdue_leads, set_status, working_days_between
+from pipeline.lifecycle import apply_lifecycle, import_outcomes, overdue_leads, set_status, working_days_between
+from pipeline.score import LEAD_COLUMNS
 from pipeline.store import open_database
 
 WIDOW = make_id(birth="19820202", seq=124)
@@ -201,3 +203,54 @@ def test_a_person_already_aided_in_another_case_is_flagged(tmp_path):
                              WHERE h.run_id = ? AND l.case_no = 'C3'""", [second]).fetchall()
     con.close()
     assert reasons and "已于案件 C1 获司法救助" in reasons[0][0]
+
+
+def _scored(*leads: dict[str, object]) -> pl.DataFrame:
+    """A ranked lead frame as score_leads returns it, with only the fields a test cares about filled in."""
+    base = {c: "" for c in LEAD_COLUMNS} | {"subject_role": "被害人", "tier": "B", "incident_date": None}
+    frame = pl.DataFrame([base | {"case_no": lead["lead_id"][1:], "subject_person_id": "P" + lead["lead_id"],
+                                  "victim_person_id": "V" + lead["lead_id"]} | lead for lead in leads],
+                         schema_overrides={"score": pl.Float64, "incident_date": pl.Date})
+    return frame.select(LEAD_COLUMNS)
+
+
+def test_a_relisted_lead_gets_the_run_id_and_exactly_the_fields_that_changed(tmp_path):
+    con = open_database(tmp_path / "leads.duckdb")
+    apply_lifecycle(con, _scored(
+        {"lead_id": "L1", "score": 9.0, "reasons": "甲", "fingerprint": "f1"},
+        {"lead_id": "L2", "score": 0.0, "reasons": "乙", "fingerprint": "f2"},
+        {"lead_id": "L3", "score": 5.0, "reasons": "丙", "fingerprint": "f3"}), "R1")
+    set_status(con, "L3", "aided", by="甲")
+
+    # L1 as before; L2 keeps its fingerprint but not its score, subject or reasons; L3 was handled and nothing
+    # is new; L4 is new
+    counts = apply_lifecycle(con, _scored(
+        {"lead_id": "L4", "score": 9.5, "reasons": "丁", "fingerprint": "f4", "tier": "A"},
+        {"lead_id": "L1", "score": 9.0, "reasons": "甲", "fingerprint": "f1"},
+        {"lead_id": "L2", "score": 2.5, "reasons": "乙；又", "fingerprint": "f2", "subject_person_id": "Q2",
+         "subject_role": "近亲属"},
+        {"lead_id": "L3", "score": 5.0, "reasons": "丙", "fingerprint": "f3"}), "R2")
+    assert counts == {"A": 1, "B": 2, "new": 1, "unchanged": 2}
+    leads = con.execute("""SELECT lead_id, first_run_id, last_run_id, change, score::VARCHAR, subject_person_id,
+                                  subject_role, reasons, status FROM leads ORDER BY lead_id""").fetchall()
+    assert leads == [
+        ("L1", "R1", "R2", "unchanged", "9.0", "PL1", "被害人", "甲", "new"),
+        ("L2", "R1", "R2", "unchanged", "2.5", "Q2", "近亲属", "乙；又", "new"),
+        ("L3", "R1", "R1", "new", "5.0", "PL3", "被害人", "丙", "aided"),
+        ("L4", "R2", "R2", "new", "9.5", "PL4", "被害人", "丁", "new")]
+    history = con.execute("SELECT lead_id, rank, change FROM lead_history WHERE run_id = 'R2' ORDER BY rank").fetchall()
+    assert history == [("L4", 1, "new"), ("L1", 2, "unchanged"), ("L2", 3, "unchanged")]
+
+    # new evidence on the handled lead: listed as changed with what changed, and reopened
+    counts = apply_lifecycle(con, _scored(
+        {"lead_id": "L3", "score": 6.0, "reasons": "丙；戊", "fingerprint": "f3b"},
+        {"lead_id": "L1", "score": 9.0, "reasons": "甲", "fingerprint": "f1"}), "R3")
+    assert counts == {"B": 2, "changed": 1, "unchanged": 1}
+    assert con.execute("SELECT lead_id, last_run_id, change, status, reasons FROM leads WHERE lead_id IN ('L1', 'L3') "
+                       "ORDER BY lead_id").fetchall() == [("L1", "R3", "unchanged", "new", "甲"),
+                                                          ("L3", "R3", "changed", "new", "丙；戊")]
+    listed = con.execute("SELECT lead_id, change_detail FROM lead_history WHERE run_id = 'R3' ORDER BY rank").fetchall()
+    reopened = con.execute("SELECT status, note FROM lead_events WHERE lead_id = 'L3' AND origin = 'run'").fetchall()
+    assert listed == [("L3", "新增：戊"), ("L1", "")]
+    assert reopened == [("new", "新证据重新提示（新增：戊）")]
+    con.close()
