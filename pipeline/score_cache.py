@@ -36,6 +36,11 @@ __all__ = ["scored_leads", "CacheOutcome"]
 
 _FOREVER = dt.date(9999, 12, 31)
 _STATE = "score_cache"
+_UNMASKED = ("subject_id18", "subject_phone")
+"""lead columns with the subject's ID number and phone in full: neither stored here nor handed on (scoring masks
+them into id_masked and phone; the export reads them from persons when a prosecutor's copy must show them)"""
+_STORED = [c for c in LEAD_COLUMNS if c not in _UNMASKED]
+_STORED_AS_LEADS = ", ".join(c if c in _STORED else f"NULL::VARCHAR AS {c}" for c in LEAD_COLUMNS)
 
 _UNIT_REACH_SQL = """
 CREATE OR REPLACE TEMP TABLE score_unit_reach AS
@@ -84,7 +89,8 @@ night; rows added or gone change their people's digests. Sums make a set's diges
 
 
 class CacheOutcome(NamedTuple):
-    """Tonight's leads (as `score_leads` ranks them) and how many case files were scored or reused."""
+    """Tonight's leads (as `score_leads` ranks them, the unmasked ID and phone left empty) and how many case files
+    were scored or reused."""
 
     leads: pl.DataFrame
     units_scored: int
@@ -129,6 +135,7 @@ def scored_leads(con: duckdb.DuckDBPyConnection, cfg: ScoringConfig, lead_key: b
     # score_leads types an empty list as all text: the stored leads' types stand when none were scored tonight
     parts = [kept.cast(dict(leads.schema)) if leads.height else kept, leads] if kept.height else [leads]
     ranked = pl.concat([p for p in parts if p.height] or [leads]).sort(["score", "lead_id"], descending=[True, False])
+    ranked = ranked.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in _UNMASKED)
     return CacheOutcome(ranked, stale.height, fresh.height, reason)
 
 
@@ -155,7 +162,7 @@ def _fresh_units(con: duckdb.DuckDBPyConnection, key: str, digests: pl.DataFrame
 def _stored_leads(con: duckdb.DuckDBPyConnection, units: pl.Series) -> pl.DataFrame:
     con.register("_fresh_units", pl.DataFrame({"case_file": units}).to_arrow())
     try:
-        return query_frame(con, f"SELECT {', '.join(LEAD_COLUMNS)} FROM score_unit_leads "
+        return query_frame(con, f"SELECT {_STORED_AS_LEADS} FROM score_unit_leads "
                                 "WHERE case_file IN (SELECT case_file FROM _fresh_units)")
     finally:
         con.unregister("_fresh_units")
@@ -198,7 +205,7 @@ def _remember(con: duckdb.DuckDBPyConnection, key: str, scored: pl.DataFrame, le
               tonight: pl.Series, today: dt.date, run_id: str, *, replace_all: bool) -> None:
     """Store the digests, dates and leads of the case files scored tonight; forget case files that are gone."""
     units = scored.select("case_file", "digest", scored_on=pl.lit(today), valid_until="valid_until")
-    unit_leads = leads.select(case_file=pl.col("case_no").fill_null("None"), *LEAD_COLUMNS)
+    unit_leads = leads.select(case_file=pl.col("case_no").fill_null("None"), *_STORED)
     con.register("_scored_units", units.to_arrow())
     con.register("_scored_leads", unit_leads.to_arrow())
     con.register("_tonight", pl.DataFrame({"case_file": tonight}).to_arrow())

@@ -73,6 +73,7 @@ def _tonight(data: Path, work: Path, today: dt.date = FIRST_DAY, **scoring) -> t
     try:
         aided, key = stages.aided_before(con), stages._lead_key(config)
         everything = score_leads(*load_score_inputs(con), config.scoring, key, today=today, aided_before=aided)
+        everything = everything.with_columns(pl.lit(None, pl.String).alias(c) for c in ("subject_id18", "subject_phone"))
         outcome = scored_leads(con, config.scoring, key, today, aided, run_id)
     finally:
         con.close()
@@ -115,6 +116,20 @@ def _resend(data: Path, source: str, drop_every: int, change: tuple[int, int, st
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(kept)
     path.write_bytes(out.getvalue().encode(encoding))
+
+
+def test_the_cache_keeps_no_id_number_or_phone_in_full(night):
+    """README "At rest": raw ID numbers stay where the matching needs them; the stored leads hold masked ones."""
+    con = open_database(night[1] / "aidleads.duckdb", read_only=True)
+    try:
+        columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
+                                              "WHERE table_name = 'score_unit_leads'").fetchall()}
+        ids = con.execute("SELECT id18 FROM persons WHERE id18 IS NOT NULL").fetchall()
+        stored = " ".join(str(v) for row in con.execute("SELECT * FROM score_unit_leads").fetchall() for v in row)
+    finally:
+        con.close()
+    assert "id_masked" in columns and not {"subject_id18", "subject_phone"} & columns
+    assert ids and not any(i in stored for (i,) in ids)
 
 
 def test_a_night_with_nothing_new_reuses_every_case_file(night):
