@@ -3,7 +3,9 @@
 Good rows land in raw_<source>; rows missing a required value land in `quarantine` with the field and
 the reason; an unreadable optional value is recorded in `field_issues` and its row still loads; a file
 that cannot be read, or lacks a required column, is recorded as rejected and the others still load.
-The same content (SHA-256) is loaded once; a new version of the same file supersedes the old one.
+The same content (SHA-256) is loaded once; a new version of the same file supersedes the old one: the file
+at the same path, or at the same place under its source's folder when the folder was moved or re-mounted (the
+old path is gone), so a moved inbox does not leave last month's roll in force beside this month's.
 
 A file is prepared (read, mapped, checked: `pipeline.validate`) without touching the database, then
 written in one transaction, in order. While one file is written, the next ones to load are prepared in
@@ -48,6 +50,9 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     error: str | None = None
+    superseded: int = 0
+    """loaded versions this file replaced (a file, or each sheet of a workbook), at its path or at its place in a
+    moved inbox"""
 
 
 @dataclass
@@ -93,7 +98,8 @@ def ingest_sources(
 ) -> IngestReport:
     """Load every new or changed file of every enabled source, in order, each in its own transaction."""
     report = IngestReport()
-    files = [(source, path, src.columns) for source, src in config.sources.items() if src.enabled
+    files = [(source, path, src.columns, _place(config.resolve(src.path), path))
+             for source, src in config.sources.items() if src.enabled
              for path in discover_files(config.resolve(src.path))]
     identities: list[tuple[str, int] | OSError] = []
     ahead: dict[int, Future[_Prepared]] = {}
@@ -102,18 +108,18 @@ def ingest_sources(
     def prepare_ahead() -> None:
         """Keep the next few files that need loading being prepared (a file already loaded is not read)."""
         while len(ahead) < _PREPARE_AHEAD and len(identities) < len(files):
-            source, path, overrides = files[len(identities)]
+            source, path, overrides, _ = files[len(identities)]
             identity = _identity(path)
             identities.append(identity)
             if isinstance(identity, tuple) and not _already_loaded(con, source, identity[0]):
                 ahead[len(identities) - 1] = pool.submit(_prepare, source, path, overrides)
 
     try:
-        for i, (source, path, overrides) in enumerate(files):
+        for i, (source, path, overrides, place) in enumerate(files):
             prepare_ahead()
             pending = ahead.pop(i, None)
             prepare_ahead()
-            outcome = _ingest_file(con, source, path, overrides, run_id, identities[i], pending)
+            outcome = _ingest_file(con, source, path, overrides, run_id, identities[i], pending, place)
             report.files.append(outcome)
             if on_file:
                 on_file(outcome)
@@ -127,7 +133,26 @@ def ingest_file(
 ) -> FileOutcome:
     """Load one file (all its sheets) in one transaction; never raises for bad content."""
     path = Path(path)
-    return _ingest_file(con, source, path, overrides, run_id, _identity(path), None)
+    return _ingest_file(con, source, path, overrides, run_id, _identity(path), None, path.name)
+
+
+def _place(location: Path, path: Path) -> str:
+    """Where a file sits within its source's configured location: its path under the folder, else its name."""
+    if location.is_dir():
+        try:
+            return path.relative_to(location).as_posix()
+        except ValueError:
+            pass
+    return path.name
+
+
+def _moved_versions(con: duckdb.DuckDBPyConnection, source: str, path: Path, place: str) -> list[str]:
+    """Paths of the source's files in force that sat at this file's place in a folder that is gone: an inbox
+    moved or mounted elsewhere. A same-named file in another subfolder, or one still on disk, is another file."""
+    tail = tuple(place.split("/"))
+    rows = con.execute("SELECT DISTINCT path FROM ingested_files WHERE source = ? AND status = 'loaded' "
+                       "AND file_name = ? AND path <> ?", [source, path.name, str(path)]).fetchall()
+    return [old for (old,) in rows if Path(old).parts[-len(tail):] == tail and not Path(old).exists()]
 
 
 def _identity(path: Path) -> tuple[str, int] | OSError:
@@ -150,7 +175,7 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, source: str, sha: str) -> bo
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, overrides: dict[str, str], run_id: str,
-                 identity: tuple[str, int] | OSError, pending: Future[_Prepared] | None) -> FileOutcome:
+                 identity: tuple[str, int] | OSError, pending: Future[_Prepared] | None, place: str) -> FileOutcome:
     """`ingest_file`, given the file's identity and perhaps its preparation under way."""
     spec = SOURCES[source]
     if isinstance(identity, OSError):
@@ -172,11 +197,12 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, source: str, path: Path, overri
             _write_table(con, spec, path, sha, size, checked, run_id)
             outcome.rows_loaded += checked.loaded.height
             outcome.rows_quarantined += checked.quarantined.height
-        con.execute(
+        earlier = [str(path), *_moved_versions(con, source, path, place)]
+        outcome.superseded = con.execute(
             """UPDATE ingested_files SET status = 'superseded'
-               WHERE source = ? AND path = ? AND sha256 <> ? AND status = 'loaded'""",
-            [source, str(path), sha],
-        )
+               WHERE source = ? AND list_contains(?, path) AND sha256 <> ? AND status = 'loaded'""",
+            [source, earlier, sha],
+        ).fetchall()[0][0]
     if prepared.problems:
         outcome.error = "; ".join(prepared.problems)  # sheets skipped, the rest loaded
     return outcome

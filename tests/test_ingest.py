@@ -160,3 +160,47 @@ def test_legacy_xls_with_a_title_row_loads(tmp_path):
     report = ingest_sources(con, cfg, "R1")
     assert report.files[0].rows_loaded == 1
     assert con.execute("SELECT name, id_number, row_number, sheet FROM raw_key_groups").fetchall() == [("许志强", pid, 3, "名单")]
+
+
+_KEY_GROUP_HEADER = ["姓名", "身份证号", "人员类别"]
+
+
+def _active_key_group_rows(con) -> int:
+    return con.execute("""SELECT count(*) FROM raw_key_groups JOIN ingested_files USING (file_id)
+                          WHERE status = 'loaded'""").fetchall()[0][0]
+
+
+def test_a_moved_inbox_lets_a_changed_roll_supersede_the_version_loaded_from_the_old_folder(tmp_path):
+    """A data officer moves or re-mounts the inbox, and the next roll of the same name must replace the old
+    one — not come in beside it, which would put every row of last month's roll in force twice."""
+    rows = [_KEY_GROUP_HEADER, ["刘洋", make_id(seq=51), "退役军人"], ["孙丽", make_id(seq=52), "妇联移送线索"]]
+    write_csv(tmp_path / "old/key_groups/county_a/k.csv", rows)
+    write_csv(tmp_path / "old/key_groups/other.csv", [_KEY_GROUP_HEADER, ["何静", make_id(seq=60), "困境儿童"]])
+    con = _db(config_for(tmp_path, tmp_path / "old"))
+    ingest_sources(con, config_for(tmp_path, tmp_path / "old"), "R1")
+    (tmp_path / "old").rename(tmp_path / "new")
+    write_csv(tmp_path / "new/key_groups/county_a/k.csv", rows + [["王芳", make_id(seq=53), "退役军人"]])
+    report = ingest_sources(con, config_for(tmp_path, tmp_path / "new"), "R2")
+    by_name = {Path(f.path).name: f for f in report.files}
+    assert by_name["k.csv"].status == "loaded" and by_name["k.csv"].superseded == 1
+    assert by_name["other.csv"].status == "skipped"  # the same content: loaded once, from wherever
+    statuses = con.execute("SELECT path, status FROM ingested_files ORDER BY file_id").fetchall()
+    assert [(Path(p).relative_to(tmp_path).as_posix(), s) for p, s in statuses] == [
+        ("old/key_groups/county_a/k.csv", "superseded"), ("old/key_groups/other.csv", "loaded"),
+        ("new/key_groups/county_a/k.csv", "loaded")]
+    assert _active_key_group_rows(con) == 3 + 1
+
+
+def test_a_same_named_roll_of_another_subfolder_or_still_on_disk_is_another_file(tmp_path):
+    """Two counties send k.csv: a change to one never takes the other out of force, even once the other's
+    file was cleared from the inbox after loading."""
+    write_csv(tmp_path / "inbox/key_groups/county_a/k.csv", [_KEY_GROUP_HEADER, ["刘洋", make_id(seq=51), "退役军人"]])
+    b = write_csv(tmp_path / "inbox/key_groups/county_b/k.csv", [_KEY_GROUP_HEADER, ["孙丽", make_id(seq=52), "退役军人"]])
+    cfg = config_for(tmp_path, tmp_path / "inbox")
+    con = _db(cfg)
+    ingest_sources(con, cfg, "R1")
+    (tmp_path / "inbox/key_groups/county_a/k.csv").unlink()
+    write_csv(b, [_KEY_GROUP_HEADER, ["孙丽", make_id(seq=52), "退役军人"], ["王芳", make_id(seq=53), "退役军人"]])
+    report = ingest_sources(con, cfg, "R2")
+    assert [f.superseded for f in report.files] == [1]  # county_b's own earlier version only
+    assert _active_key_group_rows(con) == 1 + 2
