@@ -96,8 +96,9 @@ class CacheOutcome(NamedTuple):
     units_scored: int
     units_reused: int
     reason: str
-    """why case files were scored: 'changed' (only those whose inputs changed or whose date ran out),
-    or why all were: 'first' (nothing stored), 'settings' (settings, lead key or code differ)"""
+    """why case files were scored: 'changed' (only those whose inputs changed or whose date ran out), or why all
+    were: 'first' (nothing stored), 'settings' (settings, lead key or code differ), 'rebuilt' (tonight's normalise
+    rebuilt every record)"""
 
 
 def settings_key(cfg: ScoringConfig, lead_key: bytes) -> str:
@@ -122,8 +123,8 @@ def scored_leads(con: duckdb.DuckDBPyConnection, cfg: ScoringConfig, lead_key: b
         digests = query_frame(con, _DIGEST_SQL)
         reason, fresh = _fresh_units(con, key, digests, today, run_id)
         stale = digests.join(fresh, on="case_file", how="anti")
-        inputs = load_score_inputs(con, units=None if reason != "changed" else stale["case_file"],
-                                   reach="score_unit_reach")
+        # every case file with people is stale when none is fresh: tonight's reach serves scoring as it is
+        inputs = load_score_inputs(con, units=stale["case_file"], reach="score_unit_reach")
         leads = score_leads(*inputs, cfg, lead_key, today=today, aided_before=aided_before)
         valid = _valid_until(con, inputs, stale["case_file"], today, cfg)
         kept = _stored_leads(con, fresh["case_file"]) if fresh.height else leads.clear()
