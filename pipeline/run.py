@@ -372,11 +372,16 @@ def _lead_key(config: AidLeadsConfig) -> bytes:
 
 
 def aided_before(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Person id → a case in which that person (as subject or victim of a lead) already received judicial aid."""
+    """Person id → the case in which that person (as subject or victim of a lead) first received judicial aid.
+
+    One case, the same every night (the earliest marked aided, then the smallest case number): a reason that
+    cited another case of the same person on another night would read as new evidence and raise a handled
+    lead again."""
     return dict(con.execute(
-        """SELECT p, any_value(case_no) FROM (
-               SELECT subject_person_id AS p, case_no FROM leads WHERE status = 'aided'
-               UNION ALL SELECT victim_person_id, case_no FROM leads WHERE status = 'aided') GROUP BY p""").fetchall())
+        """SELECT p, first(case_no ORDER BY status_at NULLS LAST, case_no) FROM (
+               SELECT subject_person_id AS p, case_no, status_at FROM leads WHERE status = 'aided'
+               UNION ALL SELECT victim_person_id, case_no, status_at FROM leads WHERE status = 'aided')
+           GROUP BY p""").fetchall())
 
 
 def score_stage(config: AidLeadsConfig, run_id: str, today: dt.date | None = None) -> dict[str, int]:

@@ -254,3 +254,21 @@ def test_a_relisted_lead_gets_the_run_id_and_exactly_the_fields_that_changed(tmp
     assert listed == [("L3", "新增：戊"), ("L1", "")]
     assert reopened == [("new", "新证据重新提示（新增：戊）")]
     con.close()
+
+
+@pytest.mark.parametrize("order", [("L1", "L2", "L3"), ("L3", "L2", "L1")])
+def test_a_person_aided_in_two_cases_is_always_cited_with_the_first(tmp_path, order):
+    """The case a reason cites must not move from night to night: that would read as new evidence."""
+    con = open_database(tmp_path / "aided.duckdb")
+    rows = {"L1": ("C9", "P1", "V1", dt.datetime(2026, 5, 1)), "L2": ("C2", "V2", "P1", dt.datetime(2026, 1, 3)),
+            "L3": ("C1", "P1", "V3", dt.datetime(2026, 6, 1))}
+    for lead_id in order:
+        case_no, subject, victim, at = rows[lead_id]
+        con.execute("""INSERT INTO leads (lead_id, case_no, subject_person_id, victim_person_id, subject_role,
+                           first_run_id, last_run_id, score, tier, fingerprint, change, status, status_at)
+                       VALUES (?, ?, ?, ?, '被害人', 'R1', 'R1', 50, 'B', 'f', 'new', 'aided', ?)""",
+                    [lead_id, case_no, subject, victim, at])
+    aided = stages.aided_before(con)
+    con.close()
+    assert aided["P1"] == "C2"  # aided first on 3 January, as the victim of C2
+    assert aided["V1"] == "C9" and aided["V3"] == "C1"
