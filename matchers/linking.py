@@ -32,7 +32,8 @@ Link rules (hard rules first; the weights decide only what the rules leave open)
       LinkSettings.require_corroboration is set. Same name + birth year never links (the dates
       disagree, or nearly agree and need corroboration); same name alone never anchors;
    d. no conflict: two rows of one subsistence household or one victims case file are two people when
-      their names differ (beyond a homophone) or their roles differ (户主/子女, victim/relative);
+      their names differ (beyond a homophone) or their roles differ (户主/子女, victim/relative); and
+      names that only sound the same under two sexes (子文 / 子雯) are a brother and a sister;
    e. match probability ≥ LinkSettings.match_probability (0.99). With an exact name and an exact birth
       date and nothing else, this is where term frequencies decide: a rare name born on an ordinary day
       can reach it, 张伟 or a 1 January birth date cannot, and a disagreeing phone, address or sex
@@ -138,7 +139,9 @@ def _decide(scored: pl.DataFrame, settings: LinkSettings) -> pl.DataFrame:
     anchor = birth.is_in(_AGREEISH) | idl.is_in(_AGREEISH) | (name.is_in(_NAME_TWO_WAY) & household_fact)
     # a name or birth date that is itself one slip off, or a strict setting, needs a fact beyond name + birth
     needs_more = (birth != "agree") | ~name.is_in(_NAME_TWO_WAY) | pl.lit(settings.require_corroboration)
-    probabilistic = (~pl.col("both_valid") & pl.col("name_model_level").is_in(_NAME_PROBABILISTIC) & anchor
+    # 子文 and 子雯, 伟 and 薇: a name that only sounds the same, under another sex, is a brother and a sister
+    siblings = (name == "same_pinyin") & (_level("sex") == "disagree")
+    probabilistic = (~pl.col("both_valid") & pl.col("name_model_level").is_in(_NAME_PROBABILISTIC) & anchor & ~siblings
                      & (corroborated | ~needs_more) & ~conflict
                      & (pl.col("match_probability") >= settings.match_probability))
     return scored.with_columns(

@@ -210,6 +210,24 @@ def test_namesakes_in_one_household_in_different_roles_stay_apart(county):
     assert not linked(res, records, "son", "f_s")
 
 
+@pytest.mark.parametrize(("second", "sex", "apart"), [("陆子雯", "F", True), ("陆子雯", "M", False),
+                                                   ("陆子文", "F", False)])
+def test_a_name_that_only_sounds_the_same_under_another_sex_is_a_sibling(county, second, sex, apart):
+    """陆子文 (boy, with an ID) and 陆子雯 (girl, no ID), born the same day at one address and phone: twins, a
+    brother and a sister, not one child. The same sound under the same sex, or the same name under another sex
+    (a sex keyed wrong), still links."""
+    boy = make_id("350425", "20220729", 33)  # odd sequence digit: a boy
+    address = "大田县太华镇高思坑村4组1号"
+    rows = county + [
+        rec("陆子文", boy, source="disability", phone="13015769741", address=address, tag="a"),
+        rec(second, None, source="key_groups", birth=D(2022, 7, 29), sex=sex, phone="13015769741", address=address,
+            tag="b"),
+    ]
+    records = frame(rows)
+    res = resolve_people(records)
+    assert linked(res, records, "a", "b") is not apart
+
+
 def test_enforcement_applicant_without_id_links_by_the_other_party(county):
     victim_id = make_id("350425", "19881010", 82)
     rows = county + [
