@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from pipeline.errors import AidLeadsError, SourceFormatError
-from pipeline.store import query_frame, transaction
+from pipeline.store import query_frame, registered, transaction
 from pipeline.values import ValueParseError, parse_amount
 
 __all__ = [
@@ -70,19 +70,13 @@ def _differs(column: str) -> pl.Expr:
 
 def _run_over(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, rows: pl.Expr, columns: list[str],
               statement: str, params: dict[str, object] | None = None) -> None:
-    """Run one statement over the `rows` of `frame`, registered as `name` with only `columns`.
-
-    A statement with no rows to read is not run at all. DuckDB reads Arrow string views as they are,
-    so the frame goes over without the copy into large strings that the default Arrow export makes.
-    """
+    """Run one statement over the `rows` of `frame`, registered as `name` with only `columns`; a statement with no
+    rows to read is not run at all."""
     part = frame.lazy().filter(rows).select(columns).collect()
     if part.height == 0:
         return
-    con.register(name, part.to_arrow(compat_level=pl.CompatLevel.newest()))
-    try:
+    with registered(con, **{name: part}):
         con.execute(statement, params or {})
-    finally:
-        con.unregister(name)
 
 
 def apply_lifecycle(con: duckdb.DuckDBPyConnection, leads: pl.DataFrame, run_id: str) -> dict[str, int]:

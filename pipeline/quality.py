@@ -19,7 +19,7 @@ import polars as pl
 
 from matchers.idnumber import mask_id, mask_phone
 from pipeline.workbook import write_tables_xlsx
-from pipeline.store import query_frame
+from pipeline.store import on_cursor, query_frame
 
 __all__ = ["quality_tables", "write_quality_report"]
 
@@ -100,21 +100,13 @@ def quality_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     on a cursor of `con`, while the rest is read and masked here (DuckDB lets go of the GIL).
     """
     with ThreadPoolExecutor(1, thread_name_prefix="quality-files") as pool:
-        files_read = pool.submit(_files, con.cursor())
+        files_read = pool.submit(on_cursor, con.cursor(), query_frame, _FILES)
         tables = _rows_tables(con)
         duplicates = _duplicates(con)
         files = files_read.result()
     files = files.with_columns(pl.struct("来源", "文件").map_elements(
         lambda s: duplicates.get((s["来源"], s["文件"]), 0), return_dtype=pl.Int64).alias("重复行"))
     return {"文件概况": files, **tables}
-
-
-def _files(cursor: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """The per-file table (without duplicate rows), on a cursor of its own that it closes."""
-    try:
-        return query_frame(cursor, _FILES)
-    finally:
-        cursor.close()
 
 
 def _rows_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:

@@ -45,7 +45,7 @@ from matchers.households import household_relations
 from matchers.linking import LINK_COLUMNS, Compare, LinkSettings, Meter, Resolution, decide_pairs
 from matchers.weights import FSModel
 from pipeline.persons import LINK_COMMENTS, household_table, persons_frame, record_evidence, with_id_hmac
-from pipeline.store import query_frame, replace_table, transaction
+from pipeline.store import query_frame, registered, replace_table, transaction
 
 __all__ = ["store_link_state", "has_link_state", "resolve_changes", "DeltaOutcome", "LINK_STATE_TABLES"]
 
@@ -194,11 +194,8 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
 
 def _with_ids(con: duckdb.DuckDBPyConnection, sql: str, record_ids: pl.Series) -> pl.DataFrame:
     """`sql` run with the record ids registered as the table `_ids` (record_id)."""
-    con.register("_ids", pl.DataFrame({"record_id": record_ids.cast(pl.Int64)}).to_arrow())
-    try:
+    with registered(con, _ids=pl.DataFrame({"record_id": record_ids.cast(pl.Int64)})):
         return query_frame(con, sql)
-    finally:
-        con.unregister("_ids")
 
 
 def _previous_ids(con: duckdb.DuckDBPyConnection, touched: pl.Series) -> pl.DataFrame:
@@ -221,15 +218,12 @@ def _stored_links_within(con: duckdb.DuckDBPyConnection, stored: str, records: p
 
 def _sharing_a_key(con: duckdb.DuckDBPyConnection, folded_new: pl.DataFrame) -> pl.Series:
     """Stored records (still in person_records) sharing at least one rule's key with a new record."""
-    con.register("_new_keys", folded_new.to_arrow())
-    try:
-        shares = " UNION ".join(
-            f'SELECT record_id FROM block_keys WHERE "{r.name}" IN (SELECT "{r.name}" FROM _new_keys '
-            f'WHERE "{r.name}" IS NOT NULL)' for r in BLOCKING_RULES)
+    shares = " UNION ".join(
+        f'SELECT record_id FROM block_keys WHERE "{r.name}" IN (SELECT "{r.name}" FROM _new_keys '
+        f'WHERE "{r.name}" IS NOT NULL)' for r in BLOCKING_RULES)
+    with registered(con, _new_keys=folded_new):
         return query_frame(con, f"SELECT record_id FROM ({shares}) SEMI JOIN person_records USING (record_id)"
                            )["record_id"].cast(pl.Int64)
-    finally:
-        con.unregister("_new_keys")
 
 
 def _component_of(all_ids: pl.Series, links: pl.DataFrame, seeds: pl.Series) -> pl.Series:
@@ -267,8 +261,6 @@ def _write(con: duckdb.DuckDBPyConnection, touched: pl.Series, removed: pl.Serie
               "_members": clusters.select("record_id", "person_id", "record_key"), "_persons": persons,
               "_evidence": record_evidence(links), "_keys": new_keys,
               "_compared": _with_keys(compared, prepared)}
-    for name, frame in frames.items():
-        con.register(name, frame.to_arrow())
     by_pair = "record_id_l IN (SELECT record_id FROM {t}) OR record_id_r IN (SELECT record_id FROM {t})"
     statements = [
         f"DELETE FROM links WHERE {by_pair.format(t='_touched')}",
@@ -288,15 +280,11 @@ def _write(con: duckdb.DuckDBPyConnection, touched: pl.Series, removed: pl.Serie
         "INSERT INTO block_keys BY NAME SELECT * FROM _keys",
     ]
     has_cache = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'compared_pairs'").fetchall()[0][0]
-    try:
-        with transaction(con):
-            for sql in statements:
-                con.execute(sql)
-            if has_cache and compared.height:
-                con.execute("INSERT INTO compared_pairs BY NAME SELECT * FROM _compared")
-    finally:
-        for name in frames:
-            con.unregister(name)
+    with registered(con, **frames), transaction(con):
+        for sql in statements:
+            con.execute(sql)
+        if has_cache and compared.height:
+            con.execute("INSERT INTO compared_pairs BY NAME SELECT * FROM _compared")
 
 
 def _update_households(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, rebuilt: pl.Series, replaced: pl.Series,
@@ -315,25 +303,19 @@ def _update_households(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, rebu
         return
     places = pl.DataFrame({"household_key": frame["household_key"].drop_nulls().unique()})
     cases = pl.DataFrame({"case_no": frame.filter(pl.col("source") == "victims")["case_no"].drop_nulls().unique()})
-    con.register("_places", places.to_arrow())
-    con.register("_cases", cases.to_arrow())
-    con.register("_rebuilt", pl.DataFrame({"person_id": pl.concat([rebuilt, replaced]).unique()}).to_arrow())
-    try:
+    rebuilt_or_replaced = pl.DataFrame({"person_id": pl.concat([rebuilt, replaced]).unique()})
+    with registered(con, _places=places, _cases=cases, _rebuilt=rebuilt_or_replaced):
         records = query_frame(con, f"""SELECT * FROM ({sql}) WHERE household_key IN (SELECT household_key FROM _places)
                                        OR (source = 'victims' AND case_no IN (SELECT case_no FROM _cases))
                                        ORDER BY record_id""")
-        con.register("_here", records.select("record_id").to_arrow())
-        clusters = query_frame(con, "SELECT record_id, person_id FROM person_members "
-                                    "WHERE record_id IN (SELECT record_id FROM _here) ORDER BY record_id")
+        with registered(con, _here=records.select("record_id")):
+            clusters = query_frame(con, "SELECT record_id, person_id FROM person_members "
+                                        "WHERE record_id IN (SELECT record_id FROM _here) ORDER BY record_id")
         mine = pl.col("person_id").is_in(rebuilt.implode()) | pl.col("household_person_id").is_in(rebuilt.implode())
-        con.register("_relations", household_relations(records, clusters).filter(mine).to_arrow())
-        with transaction(con):
+        with registered(con, _relations=household_relations(records, clusters).filter(mine)), transaction(con):
             con.execute("""DELETE FROM households WHERE person_id IN (SELECT person_id FROM _rebuilt)
                            OR household_person_id IN (SELECT person_id FROM _rebuilt)""")
             con.execute("INSERT INTO households BY NAME SELECT * FROM _relations")
-    finally:
-        for name in ("_places", "_cases", "_rebuilt", "_here", "_relations"):
-            con.unregister(name)
 
 
 def _with_keys(compared: pl.DataFrame, prepared: pl.DataFrame) -> pl.DataFrame:

@@ -21,11 +21,12 @@ __all__ = ["inputs_key", "settings_key", "source_keys", "kept_sources", "is_curr
 _CODE = {"matchers": None, "pipeline": ("normalise.py", "values.py", "persons.py", "run.py"), "schemas": ("sources.py",)}
 
 
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """SHA-256 of the code that builds normalised records and links (an upgrade rebuilds them)."""
+@lru_cache(maxsize=8)
+def code_fingerprint(*also: str) -> str:
+    """SHA-256 of the code that builds normalised records and links (an upgrade rebuilds them), and of the
+    modules of `pipeline` named in `also` (a stage built on more of the code than that)."""
     digest = hashlib.sha256()
-    for package, names in _CODE.items():
+    for package, names in {**_CODE, "pipeline": (*_CODE["pipeline"], *also)}.items():
         folder = resources.files(package)
         files = sorted(p.name for p in folder.iterdir() if p.name.endswith(".py")) if names is None else names
         for name in files:
@@ -43,9 +44,11 @@ def inputs_key(con: duckdb.DuckDBPyConnection, stage: str, settings: Any = None)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def settings_key(what: str, settings: Any = None) -> str:
-    """A key of the code and settings alone (not the files): what stored state was made with."""
-    payload = json.dumps({"what": what, "code": code_fingerprint(), "settings": settings}, sort_keys=True, default=str)
+def settings_key(what: str, settings: Any = None, also_code: tuple[str, ...] = ()) -> str:
+    """A key of the code (with the modules of `pipeline` in `also_code`) and settings alone (not the files):
+    what stored state was made with."""
+    payload = json.dumps({"what": what, "code": code_fingerprint(*also_code), "settings": settings}, sort_keys=True,
+                         default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

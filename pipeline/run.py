@@ -37,7 +37,7 @@ from pipeline.persons import id_key, persons_frame, previous_person_ids, store_r
 from pipeline.resolve_delta import DeltaOutcome, has_link_state, resolve_changes, store_link_state
 from pipeline.quality import write_quality_report
 from pipeline.score_cache import scored_leads
-from pipeline.store import ensure_schema, open_database, query_frame
+from pipeline.store import ensure_schema, on_cursor, open_database, query_frame
 from schemas.config import AidLeadsConfig
 from schemas.sources import SOURCES
 
@@ -447,21 +447,13 @@ def export_stage(config: AidLeadsConfig, run_id: str, unmask_reason: str | None 
         # the data-quality report reads only what ingest and normalise made: it is written alongside the lead
         # files, on a cursor of its own in a second thread (DuckDB, polars and zlib let go of the GIL)
         with ThreadPoolExecutor(1, thread_name_prefix="quality-report") as pool:
-            report = pool.submit(_quality_report, con.cursor(), out_dir)
+            report = pool.submit(on_cursor, con.cursor(), write_quality_report, out_dir)
             files = export_leads(con, leads, out_dir, run_id, summary, unmask_reason=unmask_reason,
                                  password=xlsx_password(config))
             quality = report.result()
         _count(con, run_id, "export", "rows", "leads", files.rows)
         return {"xlsx": str(files.xlsx), "csv": str(files.csv), "parquet": str(files.parquet), "rows": files.rows,
                 "folder": str(out_dir), "data_quality": str(quality["xlsx"])}
-
-
-def _quality_report(cursor: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
-    """write_quality_report on a cursor of its own, which it closes."""
-    try:
-        return write_quality_report(cursor, out_dir)
-    finally:
-        cursor.close()
 
 
 def with_database(config: AidLeadsConfig, database: Path | str) -> AidLeadsConfig:

@@ -33,10 +33,10 @@ import polars as pl
 
 from matchers.idnumber import mask_id, mask_phone
 from pipeline.persons import keyed_hashes
-from pipeline.store import query_frame
+from pipeline.store import query_frame, registered
 from schemas.config import ScoringConfig
 
-__all__ = ["score_leads", "load_score_inputs", "ScoreInputs", "LEAD_COLUMNS"]
+__all__ = ["score_leads", "load_score_inputs", "work_out_reach", "ScoreInputs", "LEAD_COLUMNS"]
 
 _SPOUSE = ("配偶", "妻", "夫", "丈夫", "妻子", "老伴")
 _CHILD = ("子", "女", "儿")
@@ -90,58 +90,62 @@ _FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 """the fact columns scoring reads, in the types it reads them"""
 _REACH_SQL = """
 CREATE OR REPLACE TEMP TABLE score_reach AS
-WITH case_people AS (       -- victims and relatives named in a case
-    SELECT DISTINCT m.person_id FROM victim_facts v JOIN person_members m USING (record_id)
-    WHERE {cases}
-), case_households AS (     -- subsistence households a case person belongs to
-    SELECT DISTINCT s.household_key FROM subsistence_facts s JOIN person_members m USING (record_id)
-    WHERE m.person_id IN (SELECT person_id FROM case_people)
-), people AS (              -- case people and everyone sharing such a household
-    SELECT person_id FROM case_people
-    UNION
-    SELECT m.person_id FROM subsistence_facts s JOIN person_members m USING (record_id)
-    WHERE s.household_key IN (SELECT household_key FROM case_households)
+WITH case_people AS (       -- victims and relatives named in a case file
+    SELECT DISTINCT coalesce(v.case_no, 'None') AS case_file, m.person_id
+    FROM victim_facts v JOIN person_members m USING (record_id)
+), case_households AS (     -- subsistence households a case file's people belong to
+    SELECT DISTINCT c.case_file, s.household_key
+    FROM case_people c JOIN person_members m USING (person_id) JOIN subsistence_facts s USING (record_id)
 )
-SELECT m.record_id, m.person_id FROM person_members m WHERE m.person_id IN (SELECT person_id FROM people)
+SELECT case_file, person_id FROM case_people
+UNION
+SELECT h.case_file, m.person_id
+FROM case_households h JOIN subsistence_facts s USING (household_key) JOIN person_members m USING (record_id)
 """
 _IN_UNITS = "coalesce(v.case_no, 'None') IN (SELECT case_file FROM _score_units)"
 """a victim row of the case files asked for (a row without a case number belongs to the file 'None')"""
-_KNOWN_REACH_SQL = """
-CREATE OR REPLACE TEMP TABLE score_reach AS
-SELECT m.record_id, m.person_id FROM person_members m
-WHERE m.person_id IN (SELECT person_id FROM {reach} WHERE case_file IN (SELECT case_file FROM _score_units))
-"""
 
 
-def load_score_inputs(con: duckdb.DuckDBPyConnection, units: pl.Series | None = None,
-                      reach: str | None = None) -> ScoreInputs:
-    """The records, facts and evidence a lead can draw on, and only those: every record of the people named
-    in a case and of everyone sharing a subsistence household with them. A province's rolls are mostly people
-    no case touches. Fact rows keep their table order (it decides which record a shared fact is cited from).
+def work_out_reach(con: duckdb.DuckDBPyConnection) -> None:
+    """The temp table score_reach: per case file (its case number, 'None' for rows without one), the people its
+    leads can draw on — those named in it and everyone sharing a subsistence household with them."""
+    con.execute(_REACH_SQL)
 
-    With `units` (case numbers, 'None' for rows without one), only what those case files draw on, and of the
-    victim rows only theirs: score_leads then gives exactly those files' leads (pipeline.score_cache). `reach`
-    names a table of (case_file, person_id) already worked out for them, which saves working it out again."""
+
+def load_score_inputs(con: duckdb.DuckDBPyConnection, units: pl.Series | None = None) -> ScoreInputs:
+    """The records, facts and evidence a lead can draw on, and only those: every record of the people in
+    the reach of a case file (`work_out_reach`). A province's rolls are mostly people no case touches. Fact
+    rows keep their table order (it decides which record a shared fact is cited from).
+
+    Without `units`, for every case file (the reach is worked out here and dropped). With `units` (case
+    numbers, 'None' for rows without one), only what those case files draw on, and of the victim rows only
+    theirs: score_leads then gives exactly those files' leads. The caller (pipeline.score_cache) has then
+    worked out score_reach already, for its digests."""
+    if units is None:
+        work_out_reach(con)
     cases = "TRUE" if units is None else _IN_UNITS
-    con.register("_score_units", pl.DataFrame({"case_file": units if units is not None else []},
-                                              schema={"case_file": pl.String}).to_arrow())
+    wanted = "TRUE" if units is None else "case_file IN (SELECT case_file FROM _score_units)"
     try:
-        con.execute(_KNOWN_REACH_SQL.format(reach=reach) if reach and units is not None
-                    else _REACH_SQL.format(cases=cases))
-        records = query_frame(con, f"""
-            SELECT {", ".join("r." + c for c in _RECORD_COLUMNS)}, s.person_id
-            FROM person_records r JOIN score_reach s USING (record_id)""")
-        facts = {table: query_frame(con, f"""
-                     SELECT {", ".join("v." + c for c in columns)} FROM {table} v
-                     WHERE record_id IN (SELECT record_id FROM score_reach)
-                     {"AND " + cases if table == "victim_facts" else ""} ORDER BY v.rowid""")
-                 for table, columns in _FACT_SCHEMAS.items()}
-        evidence = query_frame(con, """
-            SELECT record_id, evidence_zh FROM record_evidence
-            WHERE record_id IN (SELECT record_id FROM score_reach) ORDER BY rowid""")
+        with registered(con, _score_units=pl.DataFrame({"case_file": units if units is not None else []},
+                                                       schema={"case_file": pl.String})):
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE score_reach_records AS
+                            SELECT m.record_id, m.person_id FROM person_members m
+                            WHERE m.person_id IN (SELECT person_id FROM score_reach WHERE {wanted})""")
+            records = query_frame(con, f"""
+                SELECT {", ".join("r." + c for c in _RECORD_COLUMNS)}, s.person_id
+                FROM person_records r JOIN score_reach_records s USING (record_id)""")
+            facts = {table: query_frame(con, f"""
+                         SELECT {", ".join("v." + c for c in columns)} FROM {table} v
+                         WHERE record_id IN (SELECT record_id FROM score_reach_records)
+                         {"AND " + cases if table == "victim_facts" else ""} ORDER BY v.rowid""")
+                     for table, columns in _FACT_SCHEMAS.items()}
+            evidence = query_frame(con, """
+                SELECT record_id, evidence_zh FROM record_evidence
+                WHERE record_id IN (SELECT record_id FROM score_reach_records) ORDER BY rowid""")
     finally:
-        con.execute("DROP TABLE IF EXISTS score_reach")
-        con.unregister("_score_units")
+        con.execute("DROP TABLE IF EXISTS score_reach_records")
+        if units is None:
+            con.execute("DROP TABLE IF EXISTS score_reach")
     return ScoreInputs(records, facts, evidence)
 
 

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from importlib import resources
 from typing import NamedTuple
 
 import duckdb
 import polars as pl
 
 from pipeline import reuse
-from pipeline.score import LEAD_COLUMNS, ScoreInputs, load_score_inputs, score_leads
-from pipeline.store import query_frame, transaction
+from pipeline.score import LEAD_COLUMNS, ScoreInputs, load_score_inputs, score_leads, work_out_reach
+from pipeline.store import query_frame, registered, transaction
 from schemas.config import ScoringConfig
 
 __all__ = ["scored_leads", "CacheOutcome"]
@@ -42,26 +41,10 @@ them into id_masked and phone; the export reads them from persons when a prosecu
 _STORED = [c for c in LEAD_COLUMNS if c not in _UNMASKED]
 _STORED_AS_LEADS = ", ".join(c if c in _STORED else f"NULL::VARCHAR AS {c}" for c in LEAD_COLUMNS)
 
-_UNIT_REACH_SQL = """
-CREATE OR REPLACE TEMP TABLE score_unit_reach AS
-WITH case_people AS (       -- victims and relatives named in a case file
-    SELECT DISTINCT coalesce(v.case_no, 'None') AS case_file, m.person_id
-    FROM victim_facts v JOIN person_members m USING (record_id)
-), case_households AS (     -- subsistence households a case file's people belong to
-    SELECT DISTINCT c.case_file, s.household_key
-    FROM case_people c JOIN person_members m USING (person_id) JOIN subsistence_facts s USING (record_id)
-)
-SELECT case_file, person_id FROM case_people
-UNION
-SELECT h.case_file, m.person_id
-FROM case_households h JOIN subsistence_facts s USING (household_key) JOIN person_members m USING (record_id)
-"""
-
-
 _DIGEST_SQL = """
 WITH reach_records AS (
     SELECT m.record_id, m.person_id FROM person_members m
-    WHERE m.person_id IN (SELECT person_id FROM score_unit_reach)
+    WHERE m.person_id IN (SELECT person_id FROM score_reach)
 ), evidence AS (            -- a record's evidence lines, in table order (the last one is cited)
     SELECT record_id, hash(list(evidence_zh ORDER BY rowid)) AS h FROM record_evidence
     WHERE record_id IN (SELECT record_id FROM reach_records) GROUP BY record_id
@@ -75,7 +58,7 @@ WITH reach_records AS (
     FROM victim_facts GROUP BY ALL
 )
 SELECT u.case_file, hash(sum(hash(u.person_id, p.d, a.aided_case)), any_value(o.d)) AS digest
-FROM score_unit_reach u JOIN person_digest p USING (person_id) JOIN row_order o USING (case_file)
+FROM score_reach u JOIN person_digest p USING (person_id) JOIN row_order o USING (case_file)
 LEFT JOIN _score_aided a USING (person_id)
 GROUP BY u.case_file
 """
@@ -103,36 +86,31 @@ class CacheOutcome(NamedTuple):
 
 def settings_key(cfg: ScoringConfig, lead_key: bytes) -> str:
     """What stored leads were scored with: the scoring settings, the lead key (by its hash) and the code."""
-    code = hashlib.sha256()
-    for name in ("score.py", "score_cache.py"):
-        code.update(resources.files("pipeline").joinpath(name).read_bytes())
     return reuse.settings_key(_STATE, {"scoring": cfg.model_dump(mode="json"), "duckdb": duckdb.__version__,
-                                       "lead_key": hashlib.sha256(lead_key).hexdigest(),
-                                       "score_code": code.hexdigest()})
+                                       "lead_key": hashlib.sha256(lead_key).hexdigest()},
+                              also_code=("score.py", "score_cache.py"))
 
 
 def scored_leads(con: duckdb.DuckDBPyConnection, cfg: ScoringConfig, lead_key: bytes, today: dt.date,
                  aided_before: dict[str, str], run_id: str) -> CacheOutcome:
     """Tonight's leads, scoring only the case files whose inputs changed, and the store brought up to date."""
     key = settings_key(cfg, lead_key)
-    con.register("_score_aided", pl.DataFrame(
-        {"person_id": list(aided_before), "aided_case": list(aided_before.values())},
-        schema={"person_id": pl.String, "aided_case": pl.String}).to_arrow())
+    aided = pl.DataFrame({"person_id": list(aided_before), "aided_case": list(aided_before.values())},
+                         schema={"person_id": pl.String, "aided_case": pl.String})
     try:
-        con.execute(_UNIT_REACH_SQL)
-        digests = query_frame(con, _DIGEST_SQL)
+        with registered(con, _score_aided=aided):
+            work_out_reach(con)
+            digests = query_frame(con, _DIGEST_SQL)
         reason, fresh = _fresh_units(con, key, digests, today, run_id)
-        stale = digests.join(fresh, on="case_file", how="anti")
-        # every case file with people is stale when none is fresh: tonight's reach serves scoring as it is
-        inputs = load_score_inputs(con, units=stale["case_file"], reach="score_unit_reach")
+        stale = digests.join(fresh, on="case_file", how="anti")  # every case file, when none is fresh
+        inputs = load_score_inputs(con, units=stale["case_file"])
         leads = score_leads(*inputs, cfg, lead_key, today=today, aided_before=aided_before)
         valid = _valid_until(con, inputs, stale["case_file"], today, cfg)
         kept = _stored_leads(con, fresh["case_file"]) if fresh.height else leads.clear()
         _remember(con, key, stale.join(valid, on="case_file", how="left"), leads, digests["case_file"], today, run_id,
                   replace_all=reason != "changed")
     finally:
-        con.execute("DROP TABLE IF EXISTS score_unit_reach")
-        con.unregister("_score_aided")
+        con.execute("DROP TABLE IF EXISTS score_reach")
     # score_leads types an empty list as all text: the stored leads' types stand when none were scored tonight
     parts = [kept.cast(dict(leads.schema)) if leads.height else kept, leads] if kept.height else [leads]
     ranked = pl.concat([p for p in parts if p.height] or [leads]).sort(["score", "lead_id"], descending=[True, False])
@@ -161,12 +139,9 @@ def _fresh_units(con: duckdb.DuckDBPyConnection, key: str, digests: pl.DataFrame
 
 
 def _stored_leads(con: duckdb.DuckDBPyConnection, units: pl.Series) -> pl.DataFrame:
-    con.register("_fresh_units", pl.DataFrame({"case_file": units}).to_arrow())
-    try:
+    with registered(con, _units=pl.DataFrame({"case_file": units})):
         return query_frame(con, f"SELECT {_STORED_AS_LEADS} FROM score_unit_leads "
-                                "WHERE case_file IN (SELECT case_file FROM _fresh_units)")
-    finally:
-        con.unregister("_fresh_units")
+                                "WHERE case_file IN (SELECT case_file FROM _units)")
 
 
 def _valid_until(con: duckdb.DuckDBPyConnection, inputs: ScoreInputs, units: pl.Series, today: dt.date,
@@ -174,8 +149,9 @@ def _valid_until(con: duckdb.DuckDBPyConnection, inputs: ScoreInputs, units: pl.
     """Per case file scored tonight, the first day its leads could read otherwise with the same data: the next
     birthday of anyone in its reach (ages decide minors, elders, adults and dependents), or the day an incident
     leaves the recent window. Feb 29 birthdays count from Feb 28, which is never late."""
-    reach = _with_units(con, "SELECT case_file, person_id FROM score_unit_reach WHERE case_file IN (SELECT case_file FROM _units)",
-                        units)
+    with registered(con, _units=pl.DataFrame({"case_file": units})):
+        reach = query_frame(con, "SELECT case_file, person_id FROM score_reach "
+                                 "WHERE case_file IN (SELECT case_file FROM _units)")
     births = (reach.join(inputs.records.select("person_id", "birth_date"), on="person_id")
               .drop_nulls("birth_date").select("case_file", "birth_date"))
     month, day = pl.col("birth_date").dt.month().cast(pl.Int32), pl.col("birth_date").dt.day().cast(pl.Int32)  # Int8 would overflow below
@@ -194,34 +170,20 @@ def _valid_until(con: duckdb.DuckDBPyConnection, inputs: ScoreInputs, units: pl.
             .select("case_file", valid_until=pl.col("until").fill_null(_FOREVER)))
 
 
-def _with_units(con: duckdb.DuckDBPyConnection, sql: str, units: pl.Series) -> pl.DataFrame:
-    con.register("_units", pl.DataFrame({"case_file": units}).to_arrow())
-    try:
-        return query_frame(con, sql)
-    finally:
-        con.unregister("_units")
-
-
 def _remember(con: duckdb.DuckDBPyConnection, key: str, scored: pl.DataFrame, leads: pl.DataFrame,
               tonight: pl.Series, today: dt.date, run_id: str, *, replace_all: bool) -> None:
     """Store the digests, dates and leads of the case files scored tonight; forget case files that are gone."""
     units = scored.select("case_file", "digest", scored_on=pl.lit(today), valid_until="valid_until")
     unit_leads = leads.select(case_file=pl.col("case_no").fill_null("None"), *_STORED)
-    con.register("_scored_units", units.to_arrow())
-    con.register("_scored_leads", unit_leads.to_arrow())
-    con.register("_tonight", pl.DataFrame({"case_file": tonight}).to_arrow())
-    try:
-        with transaction(con):
-            if replace_all:
-                con.execute("CREATE OR REPLACE TABLE score_units AS SELECT * FROM _scored_units")
-                con.execute("CREATE OR REPLACE TABLE score_unit_leads AS SELECT * FROM _scored_leads")
-            else:
-                for table in ("score_units", "score_unit_leads"):
-                    con.execute(f"DELETE FROM {table} WHERE case_file IN (SELECT case_file FROM _scored_units) "
-                                "OR case_file NOT IN (SELECT case_file FROM _tonight)")
-                con.execute("INSERT INTO score_units SELECT * FROM _scored_units")
-                con.execute("INSERT INTO score_unit_leads SELECT * FROM _scored_leads")
-            reuse.remember(con, _STATE, key, run_id)
-    finally:
-        for name in ("_scored_units", "_scored_leads", "_tonight"):
-            con.unregister(name)
+    with registered(con, _scored_units=units, _scored_leads=unit_leads, _tonight=pl.DataFrame({"case_file": tonight})), \
+            transaction(con):
+        if replace_all:
+            con.execute("CREATE OR REPLACE TABLE score_units AS SELECT * FROM _scored_units")
+            con.execute("CREATE OR REPLACE TABLE score_unit_leads AS SELECT * FROM _scored_leads")
+        else:
+            for table in ("score_units", "score_unit_leads"):
+                con.execute(f"DELETE FROM {table} WHERE case_file IN (SELECT case_file FROM _scored_units) "
+                            "OR case_file NOT IN (SELECT case_file FROM _tonight)")
+            con.execute("INSERT INTO score_units SELECT * FROM _scored_units")
+            con.execute("INSERT INTO score_unit_leads SELECT * FROM _scored_leads")
+        reuse.remember(con, _STATE, key, run_id)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -17,7 +18,9 @@ from pipeline.errors import DatabaseError
 from schemas.sources import SOURCES, SourceSpec
 
 __all__ = ["open_database", "ensure_schema", "ensure_views", "raw_table", "replace_table", "create_table_from",
-           "LINEAGE_COLUMNS"]
+           "LINEAGE_COLUMNS", "transaction", "registered", "on_cursor", "query_frame"]
+
+T = TypeVar("T")
 
 LINEAGE_COLUMNS: dict[str, tuple[str, str]] = {
     "file_id": ("BIGINT", "文件号 (ingested_files.file_id)"),
@@ -236,6 +239,27 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Iterator[None]:
+    """The frames readable by SQL under their keyword names for the block (Arrow string views, which DuckDB
+    reads without a copy), and gone after it."""
+    try:
+        for name, frame in frames.items():
+            con.register(name, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        yield
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
+def on_cursor(cursor: duckdb.DuckDBPyConnection, work: Callable[..., T], *args: Any) -> T:
+    """work(cursor, *args) on a cursor of its own (for another thread), which is closed when the work is done."""
+    try:
+        return work(cursor, *args)
+    finally:
+        cursor.close()
 
 
 def _quote(text: str) -> str:
