@@ -155,6 +155,25 @@ def _replaced(column: pl.Series, rows: pl.Series, values: pl.Series) -> pl.Serie
     return column.clone().scatter(rows.arg_true(), values)
 
 
+def _own_id_or_heads(rows: pl.DataFrame) -> pl.Series:
+    """A subsistence member's ID cell; on the head's own row (与户主关系 户主, the head's name) left blank, the
+    household's 户主身份证号: many rolls write the head's number once, in the head's column."""
+    from matchers.households import relation_role
+
+    own, head = _col(rows, "id_number"), _col(rows, "head_id_number")
+    relation = _col(rows, "relation")
+    texts = relation.drop_nulls().unique().to_list()
+    is_head = relation.replace_strict(texts, [relation_role(t) == "head" for t in texts], default=False,
+                                      return_dtype=pl.Boolean)
+
+    def bare(column: pl.Series) -> pl.Series:
+        return column.str.replace_all(r"\s", "")
+
+    blank = own.is_null() | (bare(own) == "")
+    own_head_row = blank & is_head & (bare(_col(rows, "name")) == bare(_col(rows, "head_name"))).fill_null(False)
+    return pl.select(pl.when(own_head_row).then(head).otherwise(own)).to_series().alias(own.name)
+
+
 def _per_distinct_row(frame: pl.DataFrame, fn: Callable[..., Any], dtype: pl.DataType) -> pl.Series:
     """fn(*row) for each row of frame, called once per distinct row."""
     distinct = frame.unique(maintain_order=True)
@@ -306,7 +325,7 @@ def normalise_all(con: duckdb.DuckDBPyConnection, keep: Collection[str] = (),
         keys = s["_household_key"]
         mentions.append(_mentions(
             s, "subsistence", pl.Series(["subsistence_member"] * s.height), name=_col(s, "name"),
-            id_number=_col(s, "id_number"), gender=_col(s, "gender"), phone=_col(s, "phone"),
+            id_number=_own_id_or_heads(s), gender=_col(s, "gender"), phone=_col(s, "phone"),
             address=_col(s, "address"), household_key=keys, relation=_col(s, "relation")))
         facts_raw["subsistence_facts"] = {
             "household_key": keys, "head_name": _col(s, "head_name"), "relation": _col(s, "relation"),

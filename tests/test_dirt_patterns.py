@@ -157,3 +157,28 @@ def test_a_court_row_naming_two_applicants_links_both_to_the_case(tmp_path):
     con.close()
     assert people["许国栋|enforcement"] == people["许国栋|victims"]
     assert people["陈玉兰|enforcement"] == people["陈玉兰|victims"]
+
+
+def test_a_head_whose_number_is_only_in_the_head_column_is_known_by_it(tmp_path):
+    """Many subsistence rolls write the head's ID once, in 户主身份证号, and leave the head's own member row blank.
+    That row is the head: it links to his victim record by the number. A son of the same name is not given it."""
+    head = make_id(birth="19620818", seq=23)
+    write_csv(tmp_path / "inbox/victims/v.csv", [["案号", "被害人姓名", "身份证号"], ["K1", "陆德明", head]])
+    write_csv(tmp_path / "inbox/subsistence/s.csv", [
+        ["低保证号", "户主姓名", "户主身份证号", "成员姓名", "证件号", "与户主关系", "地址"],
+        ["D1", "陆德明", head, "陆德明", "", "户主", "大田县华兴镇太水口村101号"],
+        ["D1", "陆德明", head, "陆德明", "", "子女", "大田县华兴镇太水口村101号"],
+        ["D1", "陆德明", head, "王淑英", "", "配偶", "大田县华兴镇太水口村101号"]])
+    config = config_for(tmp_path, tmp_path / "inbox")
+    run_id = stages.start_run(config, None)
+    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage):
+        stage(config, run_id)
+    con = open_database(config.database_path)
+    rows = {(source, row): (id18, person) for source, row, id18, person in con.execute(
+        """SELECT r.source, r.row_number, r.id18, m.person_id FROM person_records r JOIN person_members m USING (record_id)""")
+        .fetchall()}
+    con.close()
+    victim = rows[("victims", 2)][1]
+    assert rows[("subsistence", 2)] == (head, victim)  # the head's own row
+    assert rows[("subsistence", 3)][0] is None and rows[("subsistence", 3)][1] != victim  # his son
+    assert rows[("subsistence", 4)][1] != victim
