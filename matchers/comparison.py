@@ -71,7 +71,7 @@ _MIN_CONTAINED_ADDRESS = 6
 """A contained address shorter than this (e.g. a bare county name) says nothing about the household."""
 
 _COLUMNS = ("record_id", "record_key", "source", "name", "surname", "given", "pinyin", "name_len",
-            "id18", "id_any", "legacy", "birth", "sex", "region", "phone", "address", "household_key", "case_no",
+            "id18", "id_any", "id_leading", "legacy", "birth", "sex", "region", "phone", "address", "household_key", "case_no",
             "counterpart", "counterpart_first", "role", "relation_role")
 _NAME_SEPARATORS = r"[、,，;；/]+"
 
@@ -99,6 +99,29 @@ def _relation_roles(relation: pl.Series) -> pl.Series:
     return relation.replace_strict(table, default=None, return_dtype=pl.String).alias("relation_role")
 
 
+_EARLIEST_BIRTH_YEAR = 1900
+
+
+def _candidate_birth(candidate: pl.Expr) -> pl.Expr:
+    """YYYYMMDD from positions 7–14 of an ID that failed its check, where they form a real date after 1900.
+
+    One mistyped character leaves the date intact, or one digit off (birth_date `partial`): for comparison
+    only, so that two namesakes at one address whose numbers were born years apart are seen to disagree.
+    normalise still derives no birth date from such a number (ages and scores never rest on it)."""
+    part = candidate.str.slice(6, 8)
+    day = part.str.strptime(pl.Date, "%Y%m%d", strict=False)
+    return pl.when(day.dt.year() >= _EARLIEST_BIRTH_YEAR).then(part)
+
+
+_EXCEL_NUMBER = r"^(\d)\.(\d{3,14})[eE]\+?17$"
+"""An 18-digit ID that Excel showed as a number: 3.50425E+17 keeps its first digits (the region code)."""
+
+
+def _excel_leading_digits(raw: pl.Expr) -> pl.Expr:
+    """The leading digits an ID cell keeps after Excel turned it into a number (at least 4), else null."""
+    return raw.str.extract(_EXCEL_NUMBER, 1) + raw.str.extract(_EXCEL_NUMBER, 2)
+
+
 def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
     """The comparison view of the records frame: trimmed values, derived keys, sorted by record_id."""
     def text(col: str) -> pl.Expr:
@@ -111,7 +134,7 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         pl.col("record_id").cast(pl.Int64),
         text("record_key"), text("source"), text("name"), text("surname"),
         text("name_pinyin").str.to_lowercase().alias("pinyin"),
-        text("id18"), text("id_candidate"), text("id_status"),
+        text("id18"), text("id_candidate"), text("id_status"), text("id_raw"),
         (pl.col("birth_date").cast(pl.Date) if "birth_date" in records.columns
          else pl.lit(None, dtype=pl.Date)).alias("birth_date"),
         text("sex").str.to_uppercase(), text("region"), text("phone"), text("address"),
@@ -131,7 +154,8 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("id18", pl.when(pl.col("id_candidate").str.len_chars() == 18).then(pl.col("id_candidate")))
         .alias("id_any"),
         (pl.col("id_status") == "legacy15").fill_null(False).alias("legacy"),
-        pl.col("birth_date").dt.strftime("%Y%m%d").alias("birth"),
+        pl.coalesce(pl.col("birth_date").dt.strftime("%Y%m%d"), _candidate_birth(pl.col("id_candidate"))).alias("birth"),
+        _excel_leading_digits(pl.col("id_raw")).alias("id_leading"),
         pl.when(pl.col("sex").is_in(["M", "F"])).then(pl.col("sex")).alias("sex"),
         pl.when(pl.col("counterpart").str.len_chars() > 0).then(pl.col("counterpart")).alias("counterpart"),
         pl.col("counterpart").str.split("、").list.first().alias("counterpart_first"),
@@ -260,9 +284,23 @@ def _id_levels(p: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
         kind[idx] = kinds
     level[agree] = code["agree"]
     level[missing] = code["missing"]
+    level[_excel_digits_disagree(p)] = code["disagree"]
     typo = pl.Series("id_typo", kind).replace_strict(
         {0: None, 1: "one_substitution", 2: "adjacent_transposition"}, return_dtype=pl.String)
     return _as_levels("id", level), typo
+
+
+def _excel_digits_disagree(p: pl.DataFrame) -> np.ndarray:
+    """Per pair: one side's ID survives only as Excel's leading digits (3.60730E+17), and the other side's
+    ID does not start with them — not even one off in the last kept digit, which Excel rounds."""
+    def side(digits: str, other: str) -> pl.Expr:
+        kept = pl.col(digits).str.len_chars()
+        shown = pl.col(digits).cast(pl.Int64, strict=False)
+        actual = pl.col(other).str.slice(0, kept).cast(pl.Int64, strict=False)
+        return pl.col(other).is_not_null() & pl.col(digits).is_not_null() & ((shown - actual).abs() > 1)
+
+    either = (side("id_leading_l", "id_any_r") | side("id_leading_r", "id_any_l")).fill_null(False)
+    return p.select(either).to_series().to_numpy()
 
 
 def _birth_level(p: pl.DataFrame) -> pl.Series:
@@ -349,6 +387,20 @@ def _address_level(p: pl.DataFrame) -> pl.Series:
     return _as_levels("address", level)
 
 
+BIRTHS_YEARS_APART_DAYS = 366
+"""Birth dates further apart than this are two people, not one person's date keyed or reckoned differently:
+a lunar-calendar birthday is weeks from the solar one, a father and son of one name decades apart."""
+
+
+def _born_years_apart() -> pl.Expr:
+    """Whether the two birth dates are more than BIRTHS_YEARS_APART_DAYS apart (false when either is missing)."""
+    def day(col: str) -> pl.Expr:
+        return pl.col(col).str.strptime(pl.Date, "%Y%m%d", strict=False)
+
+    apart = (day("birth_l") - day("birth_r")).dt.total_days().abs() > BIRTHS_YEARS_APART_DAYS
+    return (pl.col("birth_date_level") == "disagree") & apart.fill_null(False)
+
+
 def _simple_levels(p: pl.DataFrame) -> list[pl.Expr]:
     def level(field: str, partial: pl.Expr | None = None) -> pl.Expr:
         left, right = pl.col(f"{field}_l"), pl.col(f"{field}_r")
@@ -375,7 +427,8 @@ def compare_pairs(prepared: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     if pairs.height == 0:
         schema = {"record_id_l": pl.Int64, "record_id_r": pl.Int64, **{f"{f}_level": pl.String for f in FIELDS},
                   "id_typo": pl.String, "name_model_level": pl.String, "name_nested": pl.Boolean, "both_valid": pl.Boolean, "same_household": pl.Boolean,
-                  "same_case": pl.Boolean, "different_roles": pl.Boolean, "same_source": pl.Boolean, "name_value": pl.String,
+                  "same_case": pl.Boolean, "different_roles": pl.Boolean, "born_years_apart": pl.Boolean,
+                  "same_source": pl.Boolean, "name_value": pl.String,
                   "pinyin_value": pl.String, "birth_value": pl.String, "phone_value": pl.String,
                   "address_value": pl.String, "counterpart_value": pl.String}
         return pl.DataFrame(schema=schema)
@@ -400,6 +453,7 @@ def compare_pairs(prepared: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         ((pl.col("relation_role_l") != pl.col("relation_role_r"))
          | ((pl.col("case_no_l") == pl.col("case_no_r")) & (pl.col("role_l") != pl.col("role_r"))))
         .fill_null(False).alias("different_roles"),
+        _born_years_apart().alias("born_years_apart"),
         (pl.col("source_l") == pl.col("source_r")).fill_null(False).alias("same_source"),
         pl.col("name_l").alias("name_value"),
         pl.col("pinyin_l").alias("pinyin_value"),

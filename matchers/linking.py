@@ -32,8 +32,10 @@ Link rules (hard rules first; the weights decide only what the rules leave open)
       LinkSettings.require_corroboration is set. Same name + birth year never links (the dates
       disagree, or nearly agree and need corroboration); same name alone never anchors;
    d. no conflict: two rows of one subsistence household or one victims case file are two people when
-      their names differ (beyond a homophone) or their roles differ (户主/子女, victim/relative); and
-      names that only sound the same under two sexes (子文 / 子雯) are a brother and a sister;
+      their names differ (beyond a homophone) or their roles differ (户主/子女, victim/relative); names
+      that only sound the same under two sexes (子文 / 子雯) are a brother and a sister; and birth dates
+      more than a year apart are two people (a father and son of one name), not a date keyed wrong
+      (a mistyped ID's date part counts as a birth date here, for comparison only);
    e. match probability ≥ LinkSettings.match_probability (0.99). With an exact name and an exact birth
       date and nothing else, this is where term frequencies decide: a rare name born on an ordinary day
       can reach it, 张伟 or a 1 January birth date cannot, and a disagreeing phone, address or sex
@@ -54,7 +56,7 @@ from matchers.blocking import candidate_pairs, folded_keys, hashed_keys
 from matchers.clustering import cluster_records
 from matchers.comparison import FIELDS, compare_pairs, prepare_records
 from matchers.households import household_relations
-from matchers.weights import FSModel, estimate_model, score_pairs
+from matchers.weights import LINKABLE_NAME_LEVELS, FSModel, estimate_model, score_pairs
 
 __all__ = ["LinkSettings", "Resolution", "resolve_people", "decide_pairs", "LINK_COLUMNS", "Meter", "Compare"]
 
@@ -101,7 +103,7 @@ class Resolution:
 
 _NAME_TWO_WAY = ("exact", "same_pinyin")
 _NAME_ID_TYPO = ("exact", "same_pinyin", "transposed")
-_NAME_PROBABILISTIC = ("exact", "same_pinyin", "transposed", "one_char")
+_NAME_PROBABILISTIC = LINKABLE_NAME_LEVELS
 """name_model_level values; one_char_short (张伟/张芳: only the surname agrees) never links without an ID"""
 _AGREEISH = ("agree", "partial")
 
@@ -141,7 +143,10 @@ def _decide(scored: pl.DataFrame, settings: LinkSettings) -> pl.DataFrame:
     needs_more = (birth != "agree") | ~name.is_in(_NAME_TWO_WAY) | pl.lit(settings.require_corroboration)
     # 子文 and 子雯, 伟 and 薇: a name that only sounds the same, under another sex, is a brother and a sister
     siblings = (name == "same_pinyin") & (_level("sex") == "disagree")
+    # 钟伟 born 1958 and 钟伟 born 1984 at one house are a father and his son, whatever else they share
+    generations = pl.col("born_years_apart")
     probabilistic = (~pl.col("both_valid") & pl.col("name_model_level").is_in(_NAME_PROBABILISTIC) & anchor & ~siblings
+                     & ~generations
                      & (corroborated | ~needs_more) & ~conflict
                      & (pl.col("match_probability") >= settings.match_probability))
     return scored.with_columns(

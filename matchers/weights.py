@@ -34,7 +34,7 @@ import polars as pl
 
 from matchers.comparison import FIELDS, MODEL_LEVELS, address_tail, compare_pairs, model_level_column
 
-__all__ = ["FSModel", "estimate_model", "score_pairs", "PRIOR_M"]
+__all__ = ["FSModel", "estimate_model", "score_pairs", "PRIOR_M", "LINKABLE_NAME_LEVELS"]
 
 PRIOR_PAIRS = 50.0
 """Weight of the prior m distributions, in labelled pairs."""
@@ -67,6 +67,17 @@ PRIOR_U: dict[str, dict[str, float]] = {
     # other party is about as likely as two people sharing a full name, ~10^-3.
     "counterpart": {"agree": 1e-3, "partial": 1e-3, "disagree": 0.998},
 }
+M_CEILING: dict[str, dict[str, float]] = {
+    # How often one person's records disagree outright (beyond a keying slip, a swapped day and month or a
+    # missing day) on these, at most. EM cannot tell a person from a family at one address: the name and
+    # address weights are fixed from ID-anchored pairs, so a father and son of one name at one house look
+    # like one person whose birth dates and ID numbers disagree, and EM learns that one person's dates
+    # disagree a fifth of the time (0.22 on the province sample, where the truth is 0.0002). Capped at
+    # the prior's level, a disagreeing date, number or sex stays evidence of two people.
+    "birth_date": {"disagree": 0.05},
+    "id": {"disagree": 0.05},
+    "sex": {"disagree": 0.05},
+}
 MIN_U_PAIRS = 200
 ANCHORED_FIELDS = ("name", "phone", "address", "counterpart")
 """Fields whose m is estimated from pairs sharing a valid ID (their values do not come from the ID)."""
@@ -77,6 +88,9 @@ TF_FIELDS = {"name": "name_value", "birth_date": "birth_value", "phone": "phone_
 _TF_SOURCE = {"name": "name", "pinyin": "pinyin", "birth_date": "birth", "phone": "phone", "address": "address",
               "counterpart": "counterpart"}
 _EXACT = {"name": "exact"}
+LINKABLE_NAME_LEVELS = ("exact", "same_pinyin", "transposed", "one_char")
+"""Name levels under which two records without a shared valid ID can be linked at all (linking rule 4a);
+one_char_short (张伟/张芳: only the surname agrees) and different names never are."""
 
 
 @dataclass
@@ -181,6 +195,16 @@ def _u_from_counts(field_name: str, counts: dict[str, float]) -> dict[str, float
     return {lvl: p / total for lvl, p in u.items()}
 
 
+def _capped(m: dict[str, float], ceiling: dict[str, float]) -> dict[str, float]:
+    """m with each capped level at most its ceiling, the excess shared by the other levels pro rata."""
+    over = {lvl: m[lvl] - cap for lvl, cap in ceiling.items() if m[lvl] > cap}
+    if not over:
+        return m
+    rest = {lvl: p for lvl, p in m.items() if lvl not in ceiling}
+    scale = 1.0 + sum(over.values()) / sum(rest.values())
+    return {lvl: ceiling[lvl] if lvl in over else p * scale if lvl in rest else p for lvl, p in m.items()}
+
+
 def _em(uncertain: pl.DataFrame, m: dict[str, dict[str, float]], u: dict[str, dict[str, float]],
         max_iterations: int, tolerance: float = 1e-5) -> tuple[dict[str, dict[str, float]], float, int]:
     """EM over the distinct level patterns of the uncertain candidate pairs; updates the m of EM_FIELDS."""
@@ -204,7 +228,7 @@ def _em(uncertain: pl.DataFrame, m: dict[str, dict[str, float]], u: dict[str, di
         change = abs(new_lam - lam)
         for f in EM_FIELDS:
             counts = {lvl: float(weighted[levels[f] == lvl].sum()) for lvl in m[f]}
-            new = _smoothed(counts, PRIOR_M[f])
+            new = _capped(_smoothed(counts, PRIOR_M[f]), M_CEILING.get(f, {}))
             change = max(change, max(abs(new[k] - m[f][k]) for k in new))
             m[f] = new
         lam = new_lam
@@ -221,7 +245,10 @@ def estimate_model(prepared: pl.DataFrame, compared: pl.DataFrame, *, u_pairs: i
     m = {f: dict(PRIOR_M[f]) for f in FIELDS}
     for f in ANCHORED_FIELDS:
         m[f] = _smoothed(_level_counts(anchored, f), PRIOR_M[f])
-    uncertain = compared.filter(~pl.col("both_valid"))
+    # EM learns from the pairs the weights will decide: two rows whose names could be one person's.
+    # Over every candidate pair it mistakes a household for a person (same address, other names) and
+    # learns that one person's birth dates, sexes and ID numbers disagree half the time.
+    uncertain = compared.filter(~pl.col("both_valid") & pl.col("name_model_level").is_in(LINKABLE_NAME_LEVELS))
     m, em_lambda, iterations = _em(uncertain, m, u, em_iterations)
     tf, n_people = term_frequencies(prepared)
 

@@ -228,6 +228,55 @@ def test_a_name_that_only_sounds_the_same_under_another_sex_is_a_sibling(county,
     assert linked(res, records, "a", "b") is not apart
 
 
+def test_fathers_and_sons_of_one_name_at_one_house_stay_apart(county):
+    """Forty fathers (with an ID) and sons of the same name, born 26 years later, at one house each, the son's row
+    without an ID; and forty people listed twice the same way, same birth date. The weights must learn from the
+    first that a birth date disagreeing is two people, not one person keyed differently."""
+    rng = random.Random(5)
+    rows = list(county)
+    for i in range(40):
+        born = D(1950, 1, 1) + dt.timedelta(days=rng.randrange(0, 9000))
+        name = f"{rng.choice('钟罗郑晏')}{rng.choice('建国伟强')}{rng.choice('华明林海')}"
+        address = f"大田县石牌镇{rng.choice('北坑东坂西山')}村{i + 1}组{rng.randrange(1, 99)}号"
+        father = make_id("350425", born.strftime("%Y%m%d"), 11 + 2 * i)
+        son_born = born.replace(year=born.year + 26)
+        rows += [rec(name, father, source="disability", address=address, tag=f"f{i}"),
+                 rec(name, None, source="key_groups", birth=son_born, sex="M", address=address, tag=f"s{i}")]
+        twice = make_id("350425", born.strftime("%Y%m%d"), 501 + 2 * i)
+        rows += [rec(name + "一", twice, source="disability", address=address + "之一", tag=f"a{i}"),
+                 rec(name + "一", None, source="key_groups", birth=born, sex="M", address=address + "之一", tag=f"b{i}")]
+    records = frame(rows)
+    res = resolve_people(records)
+    assert not any(linked(res, records, f"f{i}", f"s{i}") for i in range(40))
+    assert all(linked(res, records, f"a{i}", f"b{i}") for i in range(40))
+
+
+def test_a_mistyped_number_born_years_apart_is_another_person(county):
+    """韩子萱 with her ID, and a 韩子萱 at the same address whose number fails its check but whose date part reads
+    2022-08-10: two girls of one name, not one girl with a mistyped number. One slip from her number still links."""
+    her = make_id("350481", "20180914", 36)
+    other = make_id("350481", "20220810", 322)
+    other = other[:17] + ("0" if other[17] != "0" else "1")  # fails its check
+    address = "永安市小陶镇竹坪村4组85号"
+    for candidate, together in ((other, False), (mistype(her, 16), True)):
+        rows = county + [rec("韩子萱", her, address=address, tag="v"),
+                         rec("韩子萱", candidate, source="key_groups", sex="F", address="福建省三明市" + address, tag="k")]
+        records = frame(rows)
+        assert linked(resolve_people(records), records, "v", "k") is together
+
+
+@pytest.mark.parametrize(("shown", "together"), [("3.60730E+17", False), ("3.50425E+17", True), ("3.50426E+17", True)])
+def test_the_digits_excel_left_of_a_number_must_fit(county, shown, together):
+    """徐浩 with his ID 350425…, and a 徐浩 at the same house whose ID Excel shows as a number: 3.60730E+17 cannot be
+    his number; 3.50425E+17 can, and so can 3.50426E+17 (Excel rounds the last digit it shows)."""
+    his = make_id("350425", "20151126", 125)
+    address = "福建省三明市大田县吴山镇建坪村111号"
+    rows = county + [rec("徐浩", his, source="subsistence", address=address, tag="a"),
+                     rec("徐浩", shown, source="key_groups", sex="M", address=address, tag="b")]
+    records = frame(rows)
+    assert linked(resolve_people(records), records, "a", "b") is together
+
+
 def test_enforcement_applicant_without_id_links_by_the_other_party(county):
     victim_id = make_id("350425", "19881010", 82)
     rows = county + [

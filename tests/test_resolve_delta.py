@@ -3,7 +3,8 @@
 The first night resolves the county sample in full. Then the same change is made to two copies of its
 database — rows of three rolls dropped, others re-sent with a new phone (removed and added again under a
 new key) — and one copy resolves the change alone, the other everything again. Everyone must end up the
-same person with the same links, evidence and household relations either way.
+same person with the same links, evidence and household relations either way, but for the people of a
+probabilistic link made just above the threshold by one model and not the other (at most two).
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def _outcome(config) -> dict[str, pl.DataFrame]:
                 SELECT least(a.record_key, b.record_key) AS k1, greatest(a.record_key, b.record_key) AS k2, l.method,
                        l.evidence_zh FROM links l JOIN person_records a ON a.record_id = l.record_id_l
                        JOIN person_records b ON b.record_id = l.record_id_r ORDER BY 1, 2, 3"""),
+            "probability": query_frame(con, """
+                SELECT least(a.record_key, b.record_key) AS k1, greatest(a.record_key, b.record_key) AS k2,
+                       l.match_probability FROM links l JOIN person_records a ON a.record_id = l.record_id_l
+                       JOIN person_records b ON b.record_id = l.record_id_r WHERE l.method = 'probabilistic'"""),
             "persons": query_frame(con, "SELECT * FROM persons ORDER BY person_id"),
             "evidence": query_frame(con, f"SELECT r.record_key, e.evidence_zh FROM record_evidence e {key_of} ORDER BY 1"),
             "households": query_frame(con, "SELECT * FROM households ORDER BY ALL"),
@@ -122,8 +127,48 @@ def test_an_incremental_resolution_ends_as_a_full_one(first_night, every, source
 
     mine, theirs = _outcome(incremental), _outcome(full)
     assert theirs["members"].height > 1500 and theirs["links"].height > 300
-    for table in mine:
-        assert mine[table].equals(theirs[table]), table
+    affected = _near_the_threshold(mine, theirs)
+    for table in ("members", "links", "persons", "evidence", "households"):
+        assert _without(mine, table, affected).equals(_without(theirs, table, affected)), table
+
+
+NEAR_THRESHOLD = 0.995
+"""The incremental night decides with the stored model, the full run with one estimated again (resolve_delta's
+docstring): a probabilistic pair this close above the 0.99 threshold may fall on either side of it."""
+
+
+def _near_the_threshold(mine: dict[str, pl.DataFrame], theirs: dict[str, pl.DataFrame]) -> dict[str, set[str]]:
+    """The records and people of the few links one side made and the other did not, each of them a probabilistic
+    link made just above the threshold; everything else must be the same."""
+    def made(outcome):
+        return set(outcome["links"].select("k1", "k2", "method").iter_rows())
+
+    differing = made(mine) ^ made(theirs)
+    assert len(differing) <= 2, differing
+    keys: set[str] = set()
+    for k1, k2, method in differing:
+        side = mine if (k1, k2, method) in made(mine) else theirs
+        p = side["probability"].filter((pl.col("k1") == k1) & (pl.col("k2") == k2))["match_probability"][0]
+        assert method == "probabilistic" and p < NEAR_THRESHOLD, (method, p)
+        for outcome in (mine, theirs):
+            members = outcome["members"]
+            people = members.filter(pl.col("record_key").is_in([k1, k2]))["person_id"]
+            keys |= set(members.filter(pl.col("person_id").is_in(people.implode()))["record_key"].to_list())
+    people = set()
+    for outcome in (mine, theirs):
+        people |= set(outcome["members"].filter(pl.col("record_key").is_in(list(keys)))["person_id"].to_list())
+    return {"keys": keys, "people": people}
+
+
+def _without(outcome: dict[str, pl.DataFrame], table: str, affected: dict[str, set[str]]) -> pl.DataFrame:
+    frame, keys, people = outcome[table], list(affected["keys"]), list(affected["people"])
+    if table in ("members", "evidence"):
+        return frame.filter(~pl.col("record_key").is_in(keys))
+    if table == "links":
+        return frame.filter(~pl.col("k1").is_in(keys) & ~pl.col("k2").is_in(keys))
+    if table == "persons":
+        return frame.filter(~pl.col("person_id").is_in(people))
+    return frame.filter(~pl.col("person_id").is_in(people) & ~pl.col("household_person_id").is_in(people))
 
 
 def test_a_large_change_resolves_in_full(first_night):
