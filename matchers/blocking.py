@@ -42,7 +42,8 @@ import polars as pl
 
 from matchers.comparison import ADDRESS_TAIL
 
-__all__ = ["BlockingRule", "BLOCKING_RULES", "candidate_pairs", "hashed_keys", "folded_keys", "HashedKeys"]
+__all__ = ["BlockingRule", "BLOCKING_RULES", "candidate_pairs", "hashed_keys", "folded_keys", "suspect_column",
+           "HashedKeys"]
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,19 @@ def hashed_keys(prepared: pl.DataFrame) -> HashedKeys:
     return keys, suspects
 
 
-def folded_keys(record_ids: pl.Series, keys: pl.DataFrame) -> pl.DataFrame:
-    """record_id and each rule's key hash folded to 32 bits: enough to find the records that may share a block
-    with given ones (a fold collision only adds a record to look at; the pairs come from the full hashes)."""
-    folded = {c: _fold(keys[c]) for c in keys.columns}
-    return pl.DataFrame({"record_id": record_ids, **folded})
+def folded_keys(record_ids: pl.Series, keys: HashedKeys) -> pl.DataFrame:
+    """record_id, each rule's key hash folded to 32 bits, and for the ID-typo rules whether the record is a
+    suspect there (`suspect_<rule>`): enough to find the records that may share a block with given ones and
+    pair with them (a fold collision only adds a record to look at; the pairs come from the full hashes)."""
+    hashes, suspects = keys
+    folded = {c: _fold(hashes[c]) for c in hashes.columns}
+    flags = {suspect_column(name): pl.Series(flag, dtype=pl.Boolean) for name, flag in suspects.items()}
+    return pl.DataFrame({"record_id": record_ids, **folded, **flags})
+
+
+def suspect_column(rule: str) -> str:
+    """The folded-keys column saying whether a record is a suspect of an ID-typo rule."""
+    return f"suspect_{rule}"
 
 
 def _fold(hashes: pl.Series) -> pl.Series:

@@ -260,7 +260,7 @@ def resolve_people(records: pl.DataFrame, settings: LinkSettings | None = None, 
                  clusters=clusters["person_id"].n_unique(),
                  household_relations=relations.height)
     return Resolution(links=links, clusters=clusters, households=relations, stats=stats, cut_links=cut, model=model,
-                      cannot_link=cannot_link, block_keys=folded_keys(prepared["record_id"], keys[0]))
+                      cannot_link=cannot_link, block_keys=folded_keys(prepared["record_id"], keys))
 
 
 def decide_pairs(compared: pl.DataFrame, model: FSModel,

@@ -7,13 +7,15 @@ night needs to resolve a change without redoing the whole area (`store_link_stat
 | table | holds |
 |---|---|
 | link_model, link_model_tf | the estimated m, u and prior, and the term frequencies of names, birth dates, phones, addresses and other parties (the values more than two people hold; the rest share the field's smallest) |
-| block_keys | per record, its blocking keys (32-bit folds of the hashes) |
+| block_keys | per record, its blocking keys (32-bit folds of the hashes) and whether it is a suspect of each ID-typo rule |
 | links_cut | links the rules made and the cluster guard cut |
 | cannot_link_pairs | pairs the rules keep apart (one household roll, one case file) |
 
 With them, a night whose normalise added and removed a few records (table record_changes):
-1. block: the new records' keys select the stored records that share a block with one of them; the
-   candidate pairs touching a new record come from those records alone, exactly as a full run finds them;
+1. block: the new records' keys select the stored records that share a block with one of them and could
+   pair with it (in an ID-typo rule's block, where a pair needs a suspect ID, only the suspects, unless the
+   block is too large to expand); the candidate pairs touching a new record come from those records alone,
+   exactly as a full run finds them;
 2. compare: those pairs are compared and decided by the stored model (frequencies included);
 3. cluster: the pairs decided on earlier nights stand; the people whose records were removed or are
    joined by a new link (every record connected to them through any decided link, cut or kept, or a
@@ -37,7 +39,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from matchers.blocking import BLOCKING_RULES, candidate_pairs, folded_keys, hashed_keys
+from matchers.blocking import BLOCKING_RULES, candidate_pairs, folded_keys, hashed_keys, suspect_column
 from matchers.case_context import case_context_links, merge_links_into_clusters
 from matchers.clustering import cluster_records, component_labels, inherit_person_ids
 from matchers.comparison import prepare_records
@@ -75,7 +77,8 @@ def store_link_state(con: duckdb.DuckDBPyConnection, resolution: Resolution) -> 
                                 "party at the last full resolution (holds personal values, like person_records)",
                   column_comments={"field": "字段", "value": "取值", "tf": "频率"})
     replace_table(con, "block_keys", resolution.block_keys,
-                  table_comment="分块键: per record, each blocking rule's key hash folded to 32 bits (null: no key)",
+                  table_comment="分块键: per record, each blocking rule's key hash folded to 32 bits (null: no key), and "
+                                "suspect_<rule>: whether its ID may hold a keying slip there (ID-typo rules)",
                   column_comments={"record_id": "记录号"})
     replace_table(con, "links_cut", resolution.cut_links.select(LINK_COLUMNS) if resolution.cut_links.height
                   else resolution.links.clear(), table_comment="被拆分的关联: links the rules made that the cluster "
@@ -128,8 +131,8 @@ def resolve_changes(con: duckdb.DuckDBPyConnection, settings: LinkSettings, comp
         new_records = _records_in(con, added)
         prepared_new = prepare_records(new_records)
         new_keys = hashed_keys(prepared_new)
-        folded_new = folded_keys(prepared_new["record_id"], new_keys[0])
-        partners = _sharing_a_key(con, folded_new)
+        folded_new = folded_keys(prepared_new["record_id"], new_keys)
+        partners = _sharing_a_key(con, folded_new, settings.max_block_size)
         partners = partners.filter(~partners.is_in(added.implode()))
         prepared = pl.concat([prepared_new, prepare_records(_records_in(con, partners))]).sort("record_id")
         touch = prepared["record_id"].is_in(added.implode()).to_numpy()
@@ -216,13 +219,27 @@ def _stored_links_within(con: duckdb.DuckDBPyConnection, stored: str, records: p
                           "(SELECT record_id FROM _ids)", records)
 
 
-def _sharing_a_key(con: duckdb.DuckDBPyConnection, folded_new: pl.DataFrame) -> pl.Series:
-    """Stored records (still in person_records) sharing at least one rule's key with a new record."""
-    shares = " UNION ".join(
-        f'SELECT record_id FROM block_keys WHERE "{r.name}" IN (SELECT "{r.name}" FROM _new_keys '
-        f'WHERE "{r.name}" IS NOT NULL)' for r in BLOCKING_RULES)
+def _sharing_a_key(con: duckdb.DuckDBPyConnection, folded_new: pl.DataFrame, max_block_size: int) -> pl.Series:
+    """Stored records (still in person_records) that may pair with a new record: sharing a rule's key with one.
+
+    An ID-typo rule only pairs a suspect with another record (matchers.blocking), so in its blocks only the
+    stored suspects pair with a new record that is not one; the other records of such a block are left out,
+    unless the block is too large to expand — then all of it is read, so that it is skipped as in a full run."""
+    shares = []
+    for r in BLOCKING_RULES:
+        key, new = f'"{r.name}"', f'(SELECT "{r.name}" FROM _new_keys WHERE "{r.name}" IS NOT NULL)'
+        if r.suspects is None:
+            shares.append(f"SELECT record_id FROM block_keys WHERE {key} IN {new}")
+            continue
+        suspect = f'"{suspect_column(r.name)}"'
+        new_suspects = f'(SELECT {key} FROM _new_keys WHERE {key} IS NOT NULL AND {suspect})'
+        too_large = f"""(SELECT k FROM (SELECT {key} AS k FROM block_keys WHERE {key} IN {new}
+                                         UNION ALL SELECT {key} FROM _new_keys WHERE {key} IS NOT NULL)
+                          GROUP BY k HAVING count(*) > {int(max_block_size)})"""
+        shares.append(f"""SELECT record_id FROM block_keys
+                          WHERE {key} IN {new_suspects} OR ({suspect} AND {key} IN {new}) OR {key} IN {too_large}""")
     with registered(con, _new_keys=folded_new):
-        return query_frame(con, f"SELECT record_id FROM ({shares}) SEMI JOIN person_records USING (record_id)"
+        return query_frame(con, f"SELECT record_id FROM ({' UNION '.join(shares)}) SEMI JOIN person_records USING (record_id)"
                            )["record_id"].cast(pl.Int64)
 
 

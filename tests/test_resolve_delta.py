@@ -109,12 +109,52 @@ def first_night(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.mark.parametrize(("every", "sources"), [(15, ROLLS), (12, ROLLS), (7, ("victims", "enforcement"))])
 def test_an_incremental_resolution_ends_as_a_full_one(first_night, every, sources):
     """Rows of the rolls, or of the case files (their case-context links and household relations change)."""
-    base, data = first_night
+    _compare_incremental_with_full(*first_night, every, sources)
+
+
+def test_blocks_too_large_to_expand_are_skipped_on_an_incremental_night_too(tmp_path):
+    """With blocks of at most 10 records, many of the county's are skipped: an incremental night must read
+    all of such a block (not only the records that could pair with a new one) to skip it as a full run does."""
+    data = Path(str(resources.files("data_samples").joinpath("county")))
+    config = _config(tmp_path / "night1", data, max_block_size=10)
+    run_id = stages.start_run(config, None)
+    for stage in (stages.ingest_stage, stages.normalise_stage, stages.resolve_stage):
+        stage(config, run_id)
+    stages.finish_run(config, run_id, "succeeded")
+    _compare_incremental_with_full(tmp_path, data, 15, ROLLS, max_block_size=10)
+
+
+def test_only_records_that_can_pair_with_a_new_one_are_read_unless_their_block_is_skipped():
+    """Twelve people of one region, year and sequence number (one ID-typo block), one of them with a mistyped ID,
+    and tonight a new record in that block with a valid ID: of the block only the suspect can pair with it,
+    unless the block is larger than max_block_size, when all of it is read so that it is skipped as in a full run."""
+    import duckdb
+
+    from matchers.blocking import folded_keys, hashed_keys
+    from matchers.comparison import prepare_records
+    from pipeline.resolve_delta import _sharing_a_key
+    from test_linking_support import frame, make_id, mistype, rec
+
+    given = "一二三四五六七八九十百千万"
+    ids = [make_id("350425", f"1980{m:02d}{d:02d}", 123) for m, d in zip(range(1, 13), range(10, 22))]
+    rows = [rec(f"{s}{g}", i) for s, g, i in zip("赵钱孙李周吴郑王冯陈褚卫", given, ids)]
+    rows[0] = rec("赵一", mistype(ids[0], 11))  # a slip in the day: fails its check, a suspect
+    rows.append(rec("蒋新", make_id("350425", "19801231", 123)))  # tonight's record, same region, year and sequence
+    prepared = prepare_records(frame(rows))
+    keys = folded_keys(prepared["record_id"], hashed_keys(prepared))
+    con = duckdb.connect()
+    con.register("_k", keys.head(12).to_arrow())
+    con.execute("CREATE TABLE block_keys AS SELECT * FROM _k; CREATE TABLE person_records AS SELECT record_id FROM _k")
+    assert sorted(_sharing_a_key(con, keys.tail(1), 100).to_list()) == [0]
+    assert sorted(_sharing_a_key(con, keys.tail(1), 10).to_list()) == list(range(12))
+
+
+def _compare_incremental_with_full(base: Path, data: Path, every: int, sources: tuple[str, ...], **linking) -> None:
     tonight, reference = base / f"incremental{every}", base / f"full{every}"
     shutil.copytree(base / "night1", tonight)
     shutil.copytree(base / "night1", reference)
-    incremental = _config(tonight, data, incremental_max_change=0.5)
-    full = _config(reference, data, incremental=False)
+    incremental = _config(tonight, data, incremental_max_change=0.5, **linking)
+    full = _config(reference, data, incremental=False, **linking)
     gone, back = _change_records(incremental, every, sources)
     assert (gone, back) == _change_records(full, every, sources)
     assert gone > 10 and back > 5
