@@ -227,17 +227,17 @@ def _sharing_a_key(con: duckdb.DuckDBPyConnection, folded_new: pl.DataFrame, max
     unless the block is too large to expand — then all of it is read, so that it is skipped as in a full run."""
     shares = []
     for r in BLOCKING_RULES:
-        key, new = f'"{r.name}"', f'(SELECT "{r.name}" FROM _new_keys WHERE "{r.name}" IS NOT NULL)'
+        key = f'"{r.name}"'
         if r.suspects is None:
-            shares.append(f"SELECT record_id FROM block_keys WHERE {key} IN {new}")
+            shares.append(f"SELECT record_id FROM block_keys WHERE {key} IN (SELECT {key} FROM _new_keys WHERE {key} IS NOT NULL)")
             continue
         suspect = f'"{suspect_column(r.name)}"'
-        new_suspects = f'(SELECT {key} FROM _new_keys WHERE {key} IS NOT NULL AND {suspect})'
-        too_large = f"""(SELECT k FROM (SELECT {key} AS k FROM block_keys WHERE {key} IN {new}
-                                         UNION ALL SELECT {key} FROM _new_keys WHERE {key} IS NOT NULL)
-                          GROUP BY k HAVING count(*) > {int(max_block_size)})"""
-        shares.append(f"""SELECT record_id FROM block_keys
-                          WHERE {key} IN {new_suspects} OR ({suspect} AND {key} IN {new}) OR {key} IN {too_large}""")
+        shares.append(f"""
+            SELECT record_id FROM (
+                SELECT b.record_id, b.{suspect} AS suspect, n.new_suspect, count(*) OVER (PARTITION BY b.{key}) + n.new AS size
+                FROM block_keys b JOIN (SELECT {key} AS k, bool_or({suspect}) AS new_suspect, count(*) AS new FROM _new_keys
+                                        WHERE {key} IS NOT NULL GROUP BY k) n ON b.{key} = n.k)
+            WHERE suspect OR new_suspect OR size > {int(max_block_size)}""")
     with registered(con, _new_keys=folded_new):
         return query_frame(con, f"SELECT record_id FROM ({' UNION '.join(shares)}) SEMI JOIN person_records USING (record_id)"
                            )["record_id"].cast(pl.Int64)
