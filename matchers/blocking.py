@@ -64,7 +64,8 @@ _ID = pl.col("id_any")
 _MISTYPED = pl.col("id18").is_null()
 _SUSPECT = _MISTYPED | pl.col("legacy")
 """An ID that may hold a keying slip: one failing its check, or a legacy number upgraded with its check recomputed."""
-_BIRTH = pl.col("birth")
+_BIRTH = pl.col("birth_key")
+"""A birth date stated, or derived from a valid ID (not from one that fails its check: matchers.comparison)."""
 BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule("id_exact", pl.col("id18"), id_rule=True),
     BlockingRule("id_typo_region_birth", _ID.str.slice(0, 14), id_rule=True, suspects=_SUSPECT),
