@@ -5,8 +5,8 @@ Levels (the evidence vocabulary of the links table):
 | field      | levels |
 |------------|--------|
 | name       | exact / same_pinyin / transposed / one_char / different / missing |
-| id         | agree / partial (one keying slip) / disagree / missing |
-| birth_date | agree / partial (one digit, day↔month, or day unknown) / disagree / missing |
+| id         | agree / partial (one keying slip) / disagree (also: the leading digits Excel left of one, 3.60730E+17, do not fit the other) / missing |
+| birth_date | agree / partial (one digit, day↔month, or day unknown) / disagree / missing — a record without a stated date is compared by the date part of its ID when that ID only fails its check |
 | sex        | agree / disagree / missing |
 | region     | agree / partial (same prefecture, first 4 digits) / disagree / missing |
 | phone      | agree / partial (one digit wrong, missing or swapped) / disagree / missing |
@@ -71,8 +71,8 @@ _MIN_CONTAINED_ADDRESS = 6
 """A contained address shorter than this (e.g. a bare county name) says nothing about the household."""
 
 _COLUMNS = ("record_id", "record_key", "source", "name", "surname", "given", "pinyin", "name_len",
-            "id18", "id_any", "id_leading", "legacy", "birth", "birth_key", "sex", "region", "phone", "address", "household_key", "case_no",
-            "counterpart", "counterpart_first", "role", "relation_role")
+            "id18", "id_any", "id_leading", "legacy", "birth", "birth_key", "sex", "region", "phone", "address",
+            "household_key", "case_no", "counterpart", "counterpart_first", "role", "relation_role")
 _NAME_SEPARATORS = r"[、,，;；/]+"
 
 
