@@ -27,6 +27,8 @@ import polars as pl
 from rapidfuzz.distance import OSA, Hamming, Indel
 from rapidfuzz.process import cpdist
 
+from matchers.households import relation_roles
+
 __all__ = [
     "FIELDS",
     "FIELD_LEVELS",
@@ -90,15 +92,6 @@ def _counterparts(raw: pl.Series) -> pl.Series:
             .join(joined, on="row", how="left", maintain_order="left")["part"].alias("counterpart"))
 
 
-def _relation_roles(relation: pl.Series) -> pl.Series:
-    """与户主关系 / 与被害人关系 as a role (head, spouse, child, …), each distinct text mapped once."""
-    from matchers.households import relation_role
-
-    distinct = relation.drop_nulls().unique()
-    table = dict(zip(distinct.to_list(), (relation_role(t) for t in distinct.to_list())))
-    return relation.replace_strict(table, default=None, return_dtype=pl.String).alias("relation_role")
-
-
 _EARLIEST_BIRTH_YEAR = 1900
 
 
@@ -143,7 +136,8 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         text("household_key"), text("case_no"), text("role"), text("relation"),
         text("counterpart_name").alias("counterpart"),
     )
-    frame = frame.with_columns(_counterparts(frame["counterpart"]), _relation_roles(frame["relation"]))
+    frame = frame.with_columns(_counterparts(frame["counterpart"]),
+                               relation_roles(frame["relation"]).alias("relation_role"))
     # names compare on their letters only: without the middle dot (买买提·艾力 = 买买提艾力, as
     # matchers.names.compare_names does) or whatever a GBK export wrote for it ('?', '.', '•')
     frame = frame.with_columns(pl.col("name").str.replace_all(r"[^\p{L}]", ""))

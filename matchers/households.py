@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["household_relations", "relation_role"]
+__all__ = ["household_relations", "relation_role", "relation_roles"]
 
 # Keyword → role, checked in order (the first match wins): 孙女 before 女, 岳父 before 父, 姐夫 before 夫.
 _ROLE_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -76,6 +76,14 @@ def relation_role(text: str | None) -> str | None:
     return "other"
 
 
+def relation_roles(relation: pl.Series) -> pl.Series:
+    """relation_role over a column of relations as written, each distinct text worked out once (a few dozen
+    across a province)."""
+    distinct = relation.drop_nulls().unique().to_list()
+    return relation.replace_strict(dict(zip(distinct, map(relation_role, distinct))), default=None,
+                                   return_dtype=pl.String)
+
+
 _PAIR_RELATIONS = pl.DataFrame(
     [(a, b, relation) for (a, b), relation in _PAIR_RELATION.items()],
     schema={"role": pl.String, "other_role": pl.String, "relation": pl.String}, orient="row",
@@ -125,11 +133,7 @@ def household_relations(records: pl.DataFrame, clusters: pl.DataFrame) -> pl.Dat
     ).filter(  # the rows a relation can come from: household rolls and victims' case files
         pl.col("household_key").is_not_null() | ((pl.col("source") == "victims") & pl.col("case_no").is_not_null())
     ).join(clusters, on="record_id", how="inner", maintain_order="left")
-    distinct = base["relation_text"].drop_nulls().unique().to_list()  # a few dozen texts across a province
-    base = base.with_columns(
-        pl.col("relation_text").replace_strict(dict(zip(distinct, map(relation_role, distinct))), default=None,
-                                               return_dtype=pl.String).alias("role_rel")
-    )
+    base = base.with_columns(relation_roles(base["relation_text"]).alias("role_rel"))
     parts = [pl.DataFrame(schema=schema)]
     members = base.filter(pl.col("household_key").is_not_null()).select(
         "household_key", "person_id", pl.col("role_rel").alias("role")

@@ -158,13 +158,10 @@ def _replaced(column: pl.Series, rows: pl.Series, values: pl.Series) -> pl.Serie
 def _own_id_or_heads(rows: pl.DataFrame) -> pl.Series:
     """A subsistence member's ID cell; on the head's own row (与户主关系 户主, the head's name) left blank, the
     household's 户主身份证号: many rolls write the head's number once, in the head's column."""
-    from matchers.households import relation_role
+    from matchers.households import relation_roles
 
     own, head = _col(rows, "id_number"), _col(rows, "head_id_number")
-    relation = _col(rows, "relation")
-    texts = relation.drop_nulls().unique().to_list()
-    is_head = relation.replace_strict(texts, [relation_role(t) == "head" for t in texts], default=False,
-                                      return_dtype=pl.Boolean)
+    is_head = (relation_roles(_col(rows, "relation")) == "head").fill_null(False)
 
     def bare(column: pl.Series) -> pl.Series:
         return column.str.replace_all(r"\s", "")

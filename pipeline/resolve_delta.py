@@ -229,17 +229,21 @@ def _sharing_a_key(con: duckdb.DuckDBPyConnection, folded_new: pl.DataFrame, max
     for r in BLOCKING_RULES:
         key = f'"{r.name}"'
         if r.suspects is None:
-            shares.append(f"SELECT record_id FROM block_keys WHERE {key} IN (SELECT {key} FROM _new_keys WHERE {key} IS NOT NULL)")
+            shares.append(f"SELECT record_id FROM block_keys WHERE {key} IN "
+                          f"(SELECT {key} FROM _new_keys WHERE {key} IS NOT NULL)")
             continue
         suspect = f'"{suspect_column(r.name)}"'
         shares.append(f"""
             SELECT record_id FROM (
-                SELECT b.record_id, b.{suspect} AS suspect, n.new_suspect, count(*) OVER (PARTITION BY b.{key}) + n.new AS size
-                FROM block_keys b JOIN (SELECT {key} AS k, bool_or({suspect}) AS new_suspect, count(*) AS new FROM _new_keys
-                                        WHERE {key} IS NOT NULL GROUP BY k) n ON b.{key} = n.k)
+                SELECT b.record_id, b.{suspect} AS suspect, n.new_suspect,
+                       count(*) OVER (PARTITION BY b.{key}) + n.new AS size
+                FROM block_keys b
+                JOIN (SELECT {key} AS k, bool_or({suspect}) AS new_suspect, count(*) AS new
+                      FROM _new_keys WHERE {key} IS NOT NULL GROUP BY k) n ON b.{key} = n.k)
             WHERE suspect OR new_suspect OR size > {int(max_block_size)}""")
+    union = " UNION ".join(shares)
     with registered(con, _new_keys=folded_new):
-        return query_frame(con, f"SELECT record_id FROM ({' UNION '.join(shares)}) SEMI JOIN person_records USING (record_id)"
+        return query_frame(con, f"SELECT record_id FROM ({union}) SEMI JOIN person_records USING (record_id)"
                            )["record_id"].cast(pl.Int64)
 
 

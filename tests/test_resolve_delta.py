@@ -13,12 +13,17 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
+from matchers.blocking import folded_keys, hashed_keys
+from matchers.comparison import prepare_records
 from pipeline import run as stages
+from pipeline.resolve_delta import _sharing_a_key
 from pipeline.store import open_database, query_frame
 from schemas.config import config_from_dict
+from test_linking_support import frame, make_id, mistype, rec
 
 SOURCES = ("victims", "disability", "subsistence", "enforcement", "key_groups")
 
@@ -128,13 +133,6 @@ def test_only_records_that_can_pair_with_a_new_one_are_read_unless_their_block_i
     """Twelve people of one region, year and sequence number (one ID-typo block), one of them with a mistyped ID,
     and tonight a new record in that block with a valid ID: of the block only the suspect can pair with it,
     unless the block is larger than max_block_size, when all of it is read so that it is skipped as in a full run."""
-    import duckdb
-
-    from matchers.blocking import folded_keys, hashed_keys
-    from matchers.comparison import prepare_records
-    from pipeline.resolve_delta import _sharing_a_key
-    from test_linking_support import frame, make_id, mistype, rec
-
     given = "一二三四五六七八九十百千万"
     ids = [make_id("350425", f"1980{m:02d}{d:02d}", 123) for m, d in zip(range(1, 13), range(10, 22))]
     rows = [rec(f"{s}{g}", i) for s, g, i in zip("赵钱孙李周吴郑王冯陈褚卫", given, ids)]
